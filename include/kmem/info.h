@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmem/info.h - looking inside: Linux's /proc texts, zone counters and the
+ * invariant checkers tests call after random operation sequences.
+ */
+#ifndef KMEM_INFO_H
+#define KMEM_INFO_H
+
+#include <kmem/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The text of /proc/buddyinfo: one line per populated zone,
+ * "Node 0, zone      DMA      1      0 ...", with the free blocks of each of
+ * the NR_PAGE_ORDERS orders. snprintf semantics: returns the length the full
+ * text needs and writes at most len bytes, NUL included. */
+KMEM_API size_t kmem_buddyinfo(char *buf, size_t len);
+
+enum kmem_zone_type { KMEM_ZONE_DMA, KMEM_ZONE_NORMAL, KMEM_NR_ZONES };
+
+struct kmem_zone_info {
+    const char *name;            /* "DMA", "Normal" */
+    unsigned long start_pfn;     /* first frame of the zone's span */
+    unsigned long end_pfn;       /* one past its last frame */
+    unsigned long managed_pages; /* frames given to the buddy system */
+    unsigned long free_pages;    /* frames on the buddy free lists */
+    unsigned long pcp_pages;     /* frames on per-CPU lists */
+    unsigned long nr_free[NR_PAGE_ORDERS]; /* free blocks of each order */
+    unsigned int pcp_batch;      /* blocks moved per refill or drain (order 0) */
+    unsigned int pcp_high;       /* a per-CPU list longer than this drains */
+};
+
+/* Fill *info for zone type zt. Returns false if the zone is empty (or kmem is
+ * not up). allocated = managed - free - pcp. */
+KMEM_API bool kmem_zone_info(enum kmem_zone_type zt, struct kmem_zone_info *info);
+
+/* Verify every invariant of the page allocator (see src/core/buddy.c): each
+ * violation is written as one "kmem: check: ..." line. Returns their number;
+ * 0 means consistent. Takes every lock, so it sees a quiescent snapshot. */
+KMEM_API int kmem_page_check(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KMEM_INFO_H */

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmem/platform.h - the only door between kmem's core and its host.
+ *
+ * The core (page frames, buddy, per-CPU lists, and later slab, kmalloc and
+ * vmalloc bookkeeping) is freestanding C: it calls no libc function and
+ * includes no libc header. Everything host-specific goes through the hooks
+ * below. The hosted build (src/platform/hosted/) implements them for Linux
+ * user space; a kernel implements them itself and brings the machine up with
+ * kmem_boot(). Besides these hooks the core needs memset, memcpy, memmove and
+ * memcmp, which every freestanding C environment must provide (GCC and Clang
+ * emit calls to them).
+ *
+ * Contract of every hook: it may not call back into kmem, it may not allocate
+ * through kmem, and it is called with no kmem lock held unless its comment
+ * says otherwise.
+ */
+#ifndef KMEM_PLATFORM_H
+#define KMEM_PLATFORM_H
+
+#include <kmem/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Hooks the host provides --------------------------------------------- */
+
+/* Write one message (no trailing NUL; it ends with '\n') to the log or
+ * console. Called with locks held: it must not block on kmem. */
+KMEM_API void kmem_pl_write(const char *text, size_t len);
+
+/* The default panic: the message was already written; stop for good. */
+KMEM_API _Noreturn void kmem_pl_panic(const char *message);
+
+/* Sleeping locks: block while *word == value (a futex wait; a spurious return
+ * is fine), and wake one waiter blocked on word. A host without threads or
+ * scheduling may implement wait as a pause and wake as nothing. */
+KMEM_API void kmem_pl_lock_wait(int *word, int value);
+KMEM_API void kmem_pl_lock_wake(int *word);
+
+/* Let another thread run: called while spinning on a lock held by a thread
+ * that may have been preempted (a kernel may do nothing). */
+KMEM_API void kmem_pl_yield(void);
+
+/* Per-CPU state. A kernel numbers its CPUs 0 .. KMEM_NR_CPUS-1 and returns the
+ * current one (preemption must not move the caller while kmem runs; the core
+ * only reads it at the start of an operation). The hosted build gives every
+ * thread its own area instead and does not use this hook. */
+KMEM_API unsigned int kmem_pl_cpu_id(void);
+
+/* A CPU's (thread's) area is used for the first time: the host arranges for
+ * kmem_cpu_detach(cpu) to run when the thread exits (nothing for a kernel). */
+struct kmem_cpu;
+KMEM_API void kmem_pl_cpu_attach(struct kmem_cpu *cpu);
+
+/* ---- What the core offers the host --------------------------------------- */
+
+/* Give back a thread's per-CPU lists; it will never run kmem again on this
+ * area unless it attaches anew. Safe to call for an area never attached. */
+KMEM_API void kmem_cpu_detach(struct kmem_cpu *cpu);
+
+struct kmem_region {
+    phys_addr_t base; /* first byte; rounded up to a page */
+    phys_addr_t size; /* bytes; the end is rounded down to a page */
+};
+
+struct kmem_machine_desc {
+    void *direct_map;              /* virtual address of physical address 0 */
+    const struct kmem_region *ram; /* usable RAM: sorted, not overlapping */
+    unsigned int nr_ram;
+    void *memmap;                  /* kmem_memmap_bytes(end of RAM) bytes for the
+                                      struct page array, 16-byte aligned, not
+                                      inside any RAM region handed to kmem */
+};
+
+/* Bytes of struct page array needed to describe physical memory [0, phys_end). */
+KMEM_API size_t kmem_memmap_bytes(phys_addr_t phys_end);
+
+/* Bring the page allocator up over the described machine. Frames outside the
+ * regions (holes, the kernel image, boot data) are reserved forever.
+ * 0, -EINVAL (22) for a bad description, -EBUSY (16) if already up. */
+KMEM_API int kmem_boot(const struct kmem_machine_desc *desc);
+
+/* Take it down again; kmem_boot may follow. */
+KMEM_API void kmem_shutdown(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KMEM_PLATFORM_H */

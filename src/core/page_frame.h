@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * page_frame.h - one struct page per physical frame, and the O(1) ways
+ * between a page, its pfn, its physical address and its direct-map address.
+ *
+ * Glossary (used throughout kmem):
+ *   frame   4 KiB of physical memory; its number is the pfn (phys >> 12).
+ *   page    the struct page describing one frame (the memmap holds them all).
+ *   block   2^order frames, naturally aligned; its first page is the head,
+ *           the others are its tail pages.
+ *   direct map  the mapping of all physical memory at one virtual offset:
+ *           virt = direct_base + phys (Linux's linear map).
+ *
+ * Invariants (checked by kmem_page_check in buddy.c):
+ *   P1. Every page of managed memory is exactly one of: the head of a block
+ *       (state FREE, PCP or ALLOC, with the block's order), or a tail page
+ *       (state TAIL) lying inside such a block. Unmanaged frames are RESERVED.
+ *   P2. A head's pfn is a multiple of 2^order, and the whole block lies in
+ *       one zone.
+ * Keeping tail pages in state TAIL costs O(1) per split and merge (only the
+ * pages that stop or start being heads change), and lets every free check
+ * tell a block's start from an address inside a block.
+ */
+#ifndef KMEM_PAGE_FRAME_H
+#define KMEM_PAGE_FRAME_H
+
+#include <kmem/page.h>
+#include <kmem/types.h>
+
+#include "../internal/compiler.h"
+#include "../internal/list.h"
+
+enum page_state {
+    PS_TAIL = 0,     /* inside a block, not its first page */
+    PS_RESERVED = 1, /* not managed: a hole, or memory the host kept */
+    PS_FREE = 2,     /* head of a free block on its zone's free_area[order] */
+    PS_PCP = 3,      /* head of a free block on a per-CPU list */
+    PS_ALLOC = 4,    /* head of an allocated block */
+};
+
+/* Who holds an allocated block (pg_owner); the page allocator itself only
+ * hands out PG_OWNER_PAGES. Later layers mark their blocks. */
+enum page_owner { PG_OWNER_PAGES = 0 };
+
+struct page {
+    union {
+        struct {
+            uint8_t pg_state; /* enum page_state */
+            uint8_t pg_order; /* order of the block this page heads */
+        };
+        uint16_t pg_head; /* both at once, for one-compare free checks */
+    };
+    uint8_t pg_zone;  /* enum kmem_zone_type of the frame */
+    uint8_t pg_owner; /* enum page_owner, for allocated heads */
+    uint32_t pg_u32;  /* owner-private */
+    union {
+        struct list_head pg_lru; /* FREE: on the zone's free list;
+                                    PCP: pg_lru.next chains the per-CPU list */
+        struct {
+            void *pg_owner_p0; /* owner-private (a slab, a cache, ...) */
+            void *pg_owner_p1;
+        };
+    };
+    unsigned long pg_private; /* owner-private */
+};
+
+KMEM_STATIC_ASSERT(sizeof(struct page) <= 32, "struct page must stay at most 32 bytes");
+
+/* pg_head value of a head page in state s with order o. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define PAGE_HEAD_WORD(s, o) ((uint16_t)((unsigned)(s) | ((unsigned)(o) << 8)))
+#else
+#define PAGE_HEAD_WORD(s, o) ((uint16_t)(((unsigned)(s) << 8) | (unsigned)(o)))
+#endif
+
+/* The machine's frames. Read-mostly: written only at boot and shutdown. */
+struct kmem_frames {
+    char *fr_direct;             /* virtual address of physical address 0 */
+    struct page *fr_memmap;      /* fr_nr_pfns pages, one per frame */
+    unsigned long fr_nr_pfns;    /* frames covered: [0, fr_nr_pfns) */
+    unsigned long fr_memmap_end; /* fr_nr_pfns * sizeof(struct page) */
+    bool fr_up;                  /* between kmem_boot and kmem_shutdown */
+};
+
+extern struct kmem_frames kmem_frames;
+
+static KMEM_ALWAYS_INLINE unsigned long pf_page_to_pfn(const struct page *page)
+{
+    return (unsigned long)(page - kmem_frames.fr_memmap);
+}
+
+static KMEM_ALWAYS_INLINE struct page *pf_pfn_to_page(unsigned long pfn)
+{
+    return kmem_frames.fr_memmap + pfn;
+}
+
+static KMEM_ALWAYS_INLINE void *pf_page_address(const struct page *page)
+{
+    return kmem_frames.fr_direct + (pf_page_to_pfn(page) << PAGE_SHIFT);
+}
+
+/* Is addr in the direct map? Then its page is pf_virt_to_page(addr). */
+static KMEM_ALWAYS_INLINE bool pf_virt_valid(const void *addr)
+{
+    uintptr_t off = (uintptr_t)addr - (uintptr_t)kmem_frames.fr_direct;
+    return (off >> PAGE_SHIFT) < kmem_frames.fr_nr_pfns;
+}
+
+static KMEM_ALWAYS_INLINE struct page *pf_virt_to_page(const void *addr)
+{
+    uintptr_t off = (uintptr_t)addr - (uintptr_t)kmem_frames.fr_direct;
+    return kmem_frames.fr_memmap + (off >> PAGE_SHIFT);
+}
+
+/* Is page a real element of the memmap (in range and not misaligned)? */
+static KMEM_ALWAYS_INLINE bool pf_page_valid(const struct page *page)
+{
+    uintptr_t off = (uintptr_t)page - (uintptr_t)kmem_frames.fr_memmap;
+    return off < kmem_frames.fr_memmap_end && off % sizeof(struct page) == 0;
+}
+
+#endif /* KMEM_PAGE_FRAME_H */

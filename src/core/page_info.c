@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * page_info.c - looking inside the page allocator: Linux's /proc/buddyinfo
+ * text and per-zone counters. Readers take each zone's lock for a consistent
+ * line; per-CPU counts take every CPU's lock.
+ */
+#include "../internal/fmt.h"
+#include <kmem/init.h>
+
+#include "pcp.h"
+
+struct pcp_count {
+    unsigned long pages[KMEM_NR_ZONES];
+};
+
+static void count_list(void *arg, unsigned int zone, unsigned int order, const struct pcp_list *list)
+{
+    struct pcp_count *c = arg;
+    c->pages[zone] += (unsigned long)list->pl_count << order;
+}
+
+size_t kmem_buddyinfo(char *buf, size_t len)
+{
+    size_t n = 0;
+    if (len)
+        buf[0] = '\0';
+    if (!kmem_is_up())
+        return 0;
+    for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++) {
+        struct zone *z = &kmem_zones[zi];
+        if (!zone_populated(z))
+            continue;
+        unsigned long counts[NR_PAGE_ORDERS];
+        kmem_mutex_lock(&z->z_lock);
+        for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+            counts[o] = z->z_free_area[o].fa_nr_free;
+        kmem_mutex_unlock(&z->z_lock);
+        /* Linux: "Node %d, zone %8s " then "%6lu " per order, then "\n". */
+        n += kmem_snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, "Node 0, zone %8s ",
+                           z->z_name);
+        for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+            n += kmem_snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, "%6lu ",
+                               counts[o]);
+        n += kmem_snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, "\n");
+    }
+    return n;
+}
+
+bool kmem_zone_info(enum kmem_zone_type zt, struct kmem_zone_info *info)
+{
+    if ((unsigned)zt >= KMEM_NR_ZONES || !kmem_is_up())
+        return false;
+    struct zone *z = &kmem_zones[zt];
+    if (!zone_populated(z))
+        return false;
+    struct pcp_count pcp = {{0}};
+    pcp_lock_all();
+    pcp_visit_locked(count_list, &pcp);
+    kmem_mutex_lock(&z->z_lock);
+    info->name = z->z_name;
+    info->start_pfn = z->z_start_pfn;
+    info->end_pfn = z->z_end_pfn;
+    info->managed_pages = z->z_managed_pages;
+    info->free_pages = z->z_free_pages;
+    info->pcp_pages = pcp.pages[zt];
+    for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+        info->nr_free[o] = z->z_free_area[o].fa_nr_free;
+    info->pcp_batch = z->z_pcp_batch;
+    info->pcp_high = z->z_pcp_high;
+    kmem_mutex_unlock(&z->z_lock);
+    pcp_unlock_all();
+    return true;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pcp.h - per-CPU page lists (Linux's per_cpu_pages): see pcp.c.
+ */
+#ifndef KMEM_PCP_H
+#define KMEM_PCP_H
+
+#include "kmem_pl.h"
+#include "zone.h"
+
+enum {
+    PCP_MAX_ORDER = 3, /* orders 0..3 are cached per CPU (Linux: up to
+                          PAGE_ALLOC_COSTLY_ORDER) */
+    PCP_NR_ORDERS = PCP_MAX_ORDER + 1,
+    PCP_MIN_ZONE_PAGES = 1024, /* smaller zones have no per-CPU lists, so a
+                                  textbook machine coalesces on every free */
+};
+
+struct pcp_list {
+    struct page *pl_head; /* LIFO chain through pg_lru.next; heads in PS_PCP */
+    unsigned int pl_count; /* blocks on the chain */
+    unsigned int pl_high;  /* a free finding pl_count == pl_high drains first;
+                              0 until the area is attached */
+};
+
+enum cpu_state {
+    CPU_DETACHED = 0, /* never used, or reset by kmem_shutdown */
+    CPU_ATTACHED = 1, /* on the registry; lists in use */
+    CPU_DEAD = 2,     /* its thread is exiting: bypass the lists */
+};
+
+struct kmem_cpu {
+    struct kmem_spin cpu_lock; /* the owner's fast path try-locks it; a drain
+                                  from another CPU takes it */
+    unsigned int cpu_state;    /* enum cpu_state, under cpu_lock and registry */
+    struct pcp_list cpu_pcp[KMEM_NR_ZONES][PCP_NR_ORDERS];
+    struct list_head cpu_link; /* on the registry while attached */
+} KMEM_CACHE_ALIGNED;
+
+KMEM_PERCPU_DECLARE(struct kmem_cpu, kmem_cpu_area);
+
+static KMEM_ALWAYS_INLINE struct kmem_cpu *kmem_this_cpu(void)
+{
+    return KMEM_THIS_CPU_PTR(kmem_cpu_area);
+}
+
+static KMEM_ALWAYS_INLINE struct page *pcp_next(const struct page *page)
+{
+    return (struct page *)(void *)page->pg_lru.next;
+}
+
+static KMEM_ALWAYS_INLINE void pcp_set_next(struct page *page, struct page *next)
+{
+    page->pg_lru.next = (struct list_head *)(void *)next;
+}
+
+/* Slow paths of the per-CPU lists (the fast paths are inline in
+ * page_alloc.c). Each returns/accepts a block of the given zone and order. */
+struct page *pcp_alloc_slow(struct zone *z, unsigned int order);
+void pcp_free_slow(struct zone *z, struct page *page, unsigned int order);
+
+/* Sizing of a zone's lists at boot (z_pcp_batch, z_pcp_high). */
+void pcp_zone_init(struct zone *z);
+
+/* For kmem_page_check: lock every attached CPU's lists (with the registry
+ * lock, in lock order) and count the frames each zone holds on them;
+ * visit calls fn on every listed block. */
+void pcp_lock_all(void);
+void pcp_unlock_all(void);
+typedef void (*pcp_visit_fn)(void *arg, unsigned int zone, unsigned int order,
+                             const struct pcp_list *list);
+void pcp_visit_locked(pcp_visit_fn fn, void *arg);
+
+/* Detach every CPU (kmem_shutdown): lists must already be drained. */
+void pcp_reset_all(void);
+
+#endif /* KMEM_PCP_H */

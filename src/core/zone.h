@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zone.h - zones and their buddy free lists (see buddy.c for the algorithm).
+ *
+ * Functions ending in _locked expect the zone's z_lock to be held.
+ */
+#ifndef KMEM_ZONE_H
+#define KMEM_ZONE_H
+
+#include <kmem/info.h>
+
+#include "../internal/lock.h"
+#include "page_frame.h"
+
+#define DMA_ZONE_END_PFN ((16UL << 20) >> PAGE_SHIFT) /* physical < 16 MiB */
+
+struct free_area {
+    struct list_head fa_list;  /* heads of free blocks of this order, LIFO */
+    unsigned long fa_nr_free;  /* blocks on fa_list */
+};
+
+struct zone {
+    struct kmem_mutex z_lock;              /* protects everything below that changes */
+    unsigned long z_free_pages;            /* frames in blocks on the free lists */
+    struct free_area z_free_area[NR_PAGE_ORDERS];
+    unsigned long z_start_pfn;             /* span [start, end); holes are RESERVED */
+    unsigned long z_end_pfn;
+    unsigned long z_managed_pages;         /* frames the buddy system owns (fixed) */
+    unsigned int z_pcp_batch;              /* frames moved per per-CPU refill/drain */
+    unsigned int z_pcp_high;               /* frames a per-CPU list may hold; 0: none */
+    const char *z_name;
+} KMEM_CACHE_ALIGNED;
+
+extern struct zone kmem_zones[KMEM_NR_ZONES];
+
+/* The zone GFP_KERNEL tries first: Normal when populated, else DMA. */
+extern uint8_t kmem_kernel_zone;
+
+static inline bool zone_populated(const struct zone *z) { return z->z_managed_pages != 0; }
+
+static inline unsigned long zone_pfn_end_clamp(unsigned long pfn, const struct zone *z)
+{
+    return pfn < z->z_end_pfn ? pfn : z->z_end_pfn;
+}
+
+/* Take a free block of exactly this order, splitting a larger one if needed
+ * (the lower half is kept, the upper halves go back on the free lists).
+ * The head is returned with state still PS_FREE for the caller to set; NULL
+ * if no block of this order or larger is free. */
+struct page *buddy_take_locked(struct zone *z, unsigned int order);
+
+/* Return the block [pfn, pfn + 2^order) to the free lists, merging it with its
+ * buddy while that is free and of the same order. */
+void buddy_give_locked(struct zone *z, unsigned long pfn, unsigned int order);
+
+/* Give the frames [start, end) to the free lists as maximal aligned blocks. */
+void buddy_give_range_locked(struct zone *z, unsigned long start, unsigned long end);
+
+/* Atomic accessors for the state byte: the owner of a block changes its
+ * head's state (ALLOC <-> PCP) under its CPU lock while the buddy code of
+ * another CPU may read it under the zone lock to decide a merge. */
+static KMEM_ALWAYS_INLINE void page_set_state(struct page *page, enum page_state s)
+{
+    __atomic_store_n(&page->pg_state, (uint8_t)s, __ATOMIC_RELAXED);
+}
+
+static KMEM_ALWAYS_INLINE enum page_state page_state(const struct page *page)
+{
+    return (enum page_state)__atomic_load_n(&page->pg_state, __ATOMIC_RELAXED);
+}
+
+static KMEM_ALWAYS_INLINE uint16_t page_head_word(const struct page *page)
+{
+    return __atomic_load_n(&page->pg_head, __ATOMIC_RELAXED);
+}
+
+
+
+/* Unlocked forms: take the zone lock for one block. buddy_free re-checks,
+ * under the lock, that the head is still allocated, so that two racing frees
+ * of one block cannot both reach the free lists. */
+struct page *buddy_alloc(struct zone *z, unsigned int order);
+void buddy_free(struct zone *z, struct page *page, unsigned int order);
+#endif /* KMEM_ZONE_H */

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fmt.h - a small freestanding snprintf for messages and /proc-style text.
+ * Conversions: %s %c %d %i %u %x %X %p %%, length modifiers l ll z, flags
+ * '-', '0' and '#', a decimal width. Returns the length the full text needs.
+ */
+#ifndef KMEM_FMT_H
+#define KMEM_FMT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+size_t kmem_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap);
+size_t kmem_snprintf(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* KMEM_FMT_H */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report.h - the one reporter of misuse (after illumos' kmem_error): every
+ * error has a name, its message names the address and the caller, and then
+ * the configured panic runs.
+ */
+#ifndef KMEM_REPORT_H
+#define KMEM_REPORT_H
+
+#include "compiler.h"
+
+enum kmem_error {
+    KMERR_DOUBLE_FREE,  /* the block is already free */
+    KMERR_WRONG_ORDER,  /* freed with another order than it was allocated with */
+    KMERR_INVALID_FREE, /* not the head of a block we handed out */
+    KMERR_BAD_ADDRESS,  /* outside the memory this machine manages */
+    KMERR_NOT_UP,       /* called before kmem_init / kmem_boot */
+    KMERR_CORRUPTION,   /* an internal structure was found damaged */
+};
+
+/* Write "kmem: <error name>: <formatted details>\n", then panic. */
+_Noreturn KMEM_COLD void kmem_error(enum kmem_error err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Write "kmem: <formatted text>\n" (no panic). */
+KMEM_COLD void kmem_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+const char *kmem_error_name(enum kmem_error err);
+
+#endif /* KMEM_REPORT_H */

@@ -36,6 +36,27 @@ struct kmem_zone_info {
  * not up). allocated = managed - free - pcp. */
 KMEM_API bool kmem_zone_info(enum kmem_zone_type zt, struct kmem_zone_info *info);
 
+/* One block of the page allocator, as kmem_page_walk reports it. */
+enum kmem_block_state {
+    KMEM_BLOCK_FREE,      /* on the zone's free lists */
+    KMEM_BLOCK_PCP,       /* free, cached on a per-CPU list */
+    KMEM_BLOCK_ALLOCATED, /* handed out */
+    KMEM_BLOCK_RESERVED,  /* a frame kmem does not manage (one frame per call) */
+};
+
+struct kmem_block {
+    enum kmem_zone_type zone;
+    unsigned long pfn;    /* first frame */
+    unsigned int order;   /* 2^order frames (0 for a reserved frame) */
+    enum kmem_block_state state;
+};
+
+/* Call fn for every block of every zone in pfn order, from one consistent
+ * snapshot (all locks are held: fn must not call kmem). Stops early when fn
+ * returns false. Returns the number of blocks visited. */
+typedef bool (*kmem_block_fn)(void *arg, const struct kmem_block *block);
+KMEM_API unsigned long kmem_page_walk(kmem_block_fn fn, void *arg);
+
 /* Verify every invariant of the page allocator (see src/core/buddy.c): each
  * violation is written as one "kmem: check: ..." line. Returns their number;
  * 0 means consistent. Takes every lock, so it sees a quiescent snapshot. */

@@ -71,3 +71,41 @@ bool kmem_zone_info(enum kmem_zone_type zt, struct kmem_zone_info *info)
     pcp_unlock_all();
     return true;
 }
+
+static const enum kmem_block_state state_of[] = {
+    [PS_FREE] = KMEM_BLOCK_FREE,
+    [PS_PCP] = KMEM_BLOCK_PCP,
+    [PS_ALLOC] = KMEM_BLOCK_ALLOCATED,
+    [PS_RESERVED] = KMEM_BLOCK_RESERVED,
+};
+
+unsigned long kmem_page_walk(kmem_block_fn fn, void *arg)
+{
+    if (!kmem_is_up())
+        return 0;
+    unsigned long visited = 0;
+    bool more = true;
+    pcp_lock_all();
+    for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
+        kmem_mutex_lock(&kmem_zones[zi].z_lock);
+    for (unsigned int zi = 0; zi < KMEM_NR_ZONES && more; zi++) {
+        const struct zone *z = &kmem_zones[zi];
+        unsigned long pfn = z->z_start_pfn;
+        while (pfn < z->z_end_pfn && more) {
+            const struct page *page = pf_pfn_to_page(pfn);
+            unsigned int state = page->pg_state;
+            struct kmem_block block = {(enum kmem_zone_type)zi, pfn, 0, KMEM_BLOCK_RESERVED};
+            if (state != PS_RESERVED && state != PS_TAIL && state <= PS_ALLOC) {
+                block.order = page->pg_order;
+                block.state = state_of[state];
+            }
+            more = fn(arg, &block);
+            visited++;
+            pfn += 1UL << block.order;
+        }
+    }
+    for (unsigned int zi = KMEM_NR_ZONES; zi-- > 0;)
+        kmem_mutex_unlock(&kmem_zones[zi].z_lock);
+    pcp_unlock_all();
+    return visited;
+}

@@ -1,0 +1,11 @@
+# Run CMD ARGS and compare its standard output with the file GOLDEN.
+separate_arguments(args UNIX_COMMAND "${ARGS}")
+execute_process(COMMAND ${CMD} ${args} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+file(READ ${GOLDEN} expected)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${CMD} ${ARGS} exited with ${rc}")
+endif()
+if(NOT out STREQUAL expected)
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/golden-actual.txt "${out}")
+  message(FATAL_ERROR "output differs from ${GOLDEN}; actual output in ${CMAKE_CURRENT_BINARY_DIR}/golden-actual.txt")
+endif()

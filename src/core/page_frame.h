@@ -45,10 +45,10 @@ enum page_owner { PG_OWNER_PAGES = 0 };
 struct page {
     union {
         struct {
-            uint8_t pg_state; /* enum page_state */
             uint8_t pg_order; /* order of the block this page heads */
+            uint8_t pg_state; /* enum page_state */
         };
-        uint16_t pg_head; /* both at once, for one-compare free checks */
+        uint16_t pg_head; /* both at once: one compare checks a free */
     };
     uint8_t pg_zone;  /* enum kmem_zone_type of the frame */
     uint8_t pg_owner; /* enum page_owner, for allocated heads */
@@ -66,11 +66,14 @@ struct page {
 
 KMEM_STATIC_ASSERT(sizeof(struct page) <= 32, "struct page must stay at most 32 bytes");
 
-/* pg_head value of a head page in state s with order o. */
+/* pg_head of a head page in state s with order o, computed in unsigned long
+ * so that an absurd order never wraps onto a valid word: comparing it with
+ * pg_head checks the state and that the order is the block's (so <= 10) at
+ * once. With the order in the low byte, s << 8 | o is one add. */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define PAGE_HEAD_WORD(s, o) ((uint16_t)((unsigned)(s) | ((unsigned)(o) << 8)))
+#define PAGE_HEAD_WORD(s, o) (((unsigned long)(s) << 8) + (unsigned long)(o))
 #else
-#define PAGE_HEAD_WORD(s, o) ((uint16_t)(((unsigned)(s) << 8) | (unsigned)(o)))
+#define PAGE_HEAD_WORD(s, o) (((unsigned long)(o) << 8) + (unsigned long)(s))
 #endif
 
 /* The machine's frames. Read-mostly: written only at boot and shutdown. */
@@ -82,7 +85,7 @@ struct kmem_frames {
     bool fr_up;                  /* between kmem_boot and kmem_shutdown */
 };
 
-extern struct kmem_frames kmem_frames;
+extern KMEM_HIDDEN struct kmem_frames kmem_frames;
 
 static KMEM_ALWAYS_INLINE unsigned long pf_page_to_pfn(const struct page *page)
 {
@@ -115,8 +118,13 @@ static KMEM_ALWAYS_INLINE struct page *pf_virt_to_page(const void *addr)
 /* Is page a real element of the memmap (in range and not misaligned)? */
 static KMEM_ALWAYS_INLINE bool pf_page_valid(const struct page *page)
 {
+    /* Rotating the byte offset right by log2(sizeof(struct page)) gives the
+     * index, with any misalignment rotated into the top bits: one compare
+     * then checks both the range and the alignment. */
+    KMEM_STATIC_ASSERT(sizeof(struct page) == 32, "pf_page_valid assumes 32-byte pages");
     uintptr_t off = (uintptr_t)page - (uintptr_t)kmem_frames.fr_memmap;
-    return off < kmem_frames.fr_memmap_end && off % sizeof(struct page) == 0;
+    uintptr_t index = (off >> 5) | (off << (sizeof(uintptr_t) * 8 - 5));
+    return index < kmem_frames.fr_nr_pfns;
 }
 
 #endif /* KMEM_PAGE_FRAME_H */

@@ -77,8 +77,8 @@ static void drain_list(struct zone *z, struct pcp_list *list, unsigned int order
 static void drain_cpu_locked(struct kmem_cpu *cpu)
 {
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
-        for (unsigned int o = 0; o < PCP_NR_ORDERS; o++)
-            drain_list(&kmem_zones[zi], &cpu->cpu_pcp[zi][o], o, ~0u);
+        for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+            drain_list(&kmem_zones[zi], cpu_list(cpu, zi, o), o, ~0u);
 }
 
 /* First use of this CPU's area since boot: size its lists and register it. */
@@ -90,11 +90,11 @@ static KMEM_NOINLINE bool cpu_attach(struct kmem_cpu *cpu)
     if (cpu->cpu_state == CPU_DETACHED && kmem_frames.fr_up) {
         for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++) {
             unsigned int high = kmem_zones[zi].z_pcp_high;
-            for (unsigned int o = 0; o < PCP_NR_ORDERS; o++) {
-                struct pcp_list *list = &cpu->cpu_pcp[zi][o];
+            for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++) {
+                struct pcp_list *list = cpu_list(cpu, zi, o);
                 list->pl_head = NULL;
                 list->pl_count = 0;
-                list->pl_high = high ? (high >> o ? high >> o : 1) : 0;
+                list->pl_high = high && o <= PCP_MAX_ORDER ? (high >> o ? high >> o : 1) : 0;
             }
         }
         list_add(&cpu->cpu_link, &registry);
@@ -132,7 +132,7 @@ struct page *pcp_alloc_slow(struct zone *z, unsigned int order)
     struct kmem_cpu *cpu = cpu_lists_lock();
     if (!cpu)
         return buddy_alloc(z, order);
-    struct pcp_list *list = &cpu->cpu_pcp[z - kmem_zones][order];
+    struct pcp_list *list = cpu_list(cpu, z - kmem_zones, order);
     if (!list->pl_head) {
         unsigned int n = list_batch(z, order);
         kmem_mutex_lock(&z->z_lock);
@@ -164,7 +164,7 @@ void pcp_free_slow(struct zone *z, struct page *page, unsigned int order)
         buddy_free(z, page, order);
         return;
     }
-    struct pcp_list *list = &cpu->cpu_pcp[z - kmem_zones][order];
+    struct pcp_list *list = cpu_list(cpu, z - kmem_zones, order);
     if (list->pl_count >= list->pl_high)
         drain_list(z, list, order, list_batch(z, order));
     if (list->pl_high) {
@@ -204,8 +204,8 @@ void kmem_cpu_detach(struct kmem_cpu *cpu)
         list_del(&cpu->cpu_link);
     }
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
-        for (unsigned int o = 0; o < PCP_NR_ORDERS; o++)
-            cpu->cpu_pcp[zi][o].pl_high = 0;
+        for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+            cpu_list(cpu, zi, o)->pl_high = 0;
     cpu->cpu_state = CPU_DEAD;
     kmem_spin_unlock(&cpu->cpu_lock);
     kmem_mutex_unlock(&registry_lock);
@@ -232,8 +232,8 @@ void pcp_visit_locked(pcp_visit_fn fn, void *arg)
     {
         struct kmem_cpu *cpu = list_entry(pos, struct kmem_cpu, cpu_link);
         for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
-            for (unsigned int o = 0; o < PCP_NR_ORDERS; o++)
-                fn(arg, zi, o, &cpu->cpu_pcp[zi][o]);
+            for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+                fn(arg, zi, o, cpu_list(cpu, zi, o));
     }
 }
 
@@ -243,7 +243,7 @@ void pcp_reset_all(void)
     while (!list_empty(&registry)) {
         struct kmem_cpu *cpu = list_first_entry(&registry, struct kmem_cpu, cpu_link);
         kmem_spin_lock(&cpu->cpu_lock);
-        kmem_memset(cpu->cpu_pcp, 0, sizeof cpu->cpu_pcp);
+        kmem_memset(cpu->cpu_lists, 0, sizeof cpu->cpu_lists);
         cpu->cpu_state = CPU_DETACHED;
         list_del(&cpu->cpu_link);
         kmem_spin_unlock(&cpu->cpu_lock);

@@ -33,11 +33,20 @@ struct kmem_cpu {
     struct kmem_spin cpu_lock; /* the owner's fast path try-locks it; a drain
                                   from another CPU takes it */
     unsigned int cpu_state;    /* enum cpu_state, under cpu_lock and registry */
-    struct pcp_list cpu_pcp[KMEM_NR_ZONES][PCP_NR_ORDERS];
+    struct pcp_list cpu_lists[NR_PAGE_ORDERS][KMEM_NR_ZONES]; /* [order][zone]:
+                               the fast paths index it with one lea. Orders
+                               above PCP_MAX_ORDER stay empty with pl_high 0,
+                               so a free needs no order test */
     struct list_head cpu_link; /* on the registry while attached */
 } KMEM_CACHE_ALIGNED;
 
-KMEM_PERCPU_DECLARE(struct kmem_cpu, kmem_cpu_area);
+KMEM_PERCPU_DECLARE(struct kmem_cpu, kmem_cpu_area) KMEM_HIDDEN;
+
+static KMEM_ALWAYS_INLINE struct pcp_list *cpu_list(struct kmem_cpu *cpu, unsigned int zone,
+                                                    unsigned int order)
+{
+    return &cpu->cpu_lists[order][zone];
+}
 
 static KMEM_ALWAYS_INLINE struct kmem_cpu *kmem_this_cpu(void)
 {

@@ -31,10 +31,10 @@ struct zone {
     const char *z_name;
 } KMEM_CACHE_ALIGNED;
 
-extern struct zone kmem_zones[KMEM_NR_ZONES];
+extern KMEM_HIDDEN struct zone kmem_zones[KMEM_NR_ZONES];
 
 /* The zone GFP_KERNEL tries first: Normal when populated, else DMA. */
-extern uint8_t kmem_kernel_zone;
+extern KMEM_HIDDEN uint8_t kmem_kernel_zone;
 
 static inline bool zone_populated(const struct zone *z) { return z->z_managed_pages != 0; }
 

@@ -15,6 +15,8 @@
 #define KMEM_ALWAYS_INLINE inline __attribute__((always_inline))
 #define KMEM_CACHELINE 64
 #define KMEM_CACHE_ALIGNED __attribute__((aligned(KMEM_CACHELINE)))
+/* Internal data of the core: direct (not GOT) access from inside the library. */
+#define KMEM_HIDDEN __attribute__((visibility("hidden")))
 #define KMEM_UNUSED __attribute__((unused))
 #define KMEM_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #define KMEM_RET_ADDR() __builtin_return_address(0)

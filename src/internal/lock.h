@@ -65,7 +65,8 @@ static inline void kmem_mutex_init(struct kmem_mutex *m) { __atomic_store_n(&m->
 
 static inline bool kmem_spin_trylock(struct kmem_spin *s)
 {
-    return __atomic_exchange_n(&s->word, 1, __ATOMIC_ACQUIRE) == 0;
+    /* fetch_or of bit 0 compiles to one "lock bts" and a carry test. */
+    return !(__atomic_fetch_or(&s->word, 1, __ATOMIC_ACQUIRE) & 1);
 }
 
 static inline void kmem_spin_lock(struct kmem_spin *s)

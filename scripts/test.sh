@@ -1,0 +1,57 @@
+#!/bin/bash
+# scripts/test.sh - build kmem and run the whole test suite, four ways:
+#   release   gcc, RelWithDebInfo, -Werror: every test
+#   clang     clang, RelWithDebInfo, -Werror: every test
+#   asan      gcc with AddressSanitizer + UndefinedBehaviorSanitizer: every test
+#   tsan      gcc with ThreadSanitizer: every test
+# Missing Debian packages (pkg-config, clang) are installed with apt-get.
+# Usage: scripts/test.sh [config...]   (default: all four)
+# The last line is the total: "N passed, M failed".
+set -u
+cd "$(dirname "$0")/.."
+root=$(pwd)
+configs=${*:-release clang asan tsan}
+jobs=$(nproc)
+
+scripts/deps.sh pkg-config clang libclang-rt-14-dev || echo "test: could not install packages; continuing" >&2
+
+passed=0
+failed=0
+start=$(date +%s)
+for config in $configs; do
+  dir=build-test-$config
+  opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKMEM_BUILD_BENCH=OFF)
+  cc=gcc
+  case $config in
+    release) ;;
+    clang) cc=clang ;;
+    asan) opts+=(-DKMEM_ASAN=ON) ;;
+    tsan) opts+=(-DKMEM_TSAN=ON) ;;
+    *) echo "test: unknown config $config" >&2; exit 2 ;;
+  esac
+  if [ "$cc" = clang ] && ! command -v clang >/dev/null; then
+    echo "== $config: clang is not installed, skipped"
+    continue
+  fi
+  echo "== $config: building"
+  if ! { CC=$cc cmake -S . -B "$dir" "${opts[@]}" && cmake --build "$dir" -j"$jobs"; } >"$dir.log" 2>&1; then
+    tail -40 "$dir.log"
+    echo "== $config: BUILD FAILED"
+    failed=$((failed + 1))
+    continue
+  fi
+  echo "== $config: testing"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs") | tee "$dir/ctest.out"
+  n_total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$dir/ctest.out" | tail -1)
+  n_failed=$(sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p' "$dir/ctest.out" | tail -1)
+  if [ -z "$n_total" ]; then
+    echo "== $config: ctest did not report"
+    failed=$((failed + 1))
+    continue
+  fi
+  passed=$((passed + n_total - n_failed))
+  failed=$((failed + n_failed))
+done
+echo "== suite: $configs in $(( $(date +%s) - start )) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -4,8 +4,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 build=build-demo
+mkdir -p "$build"
 {
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DKMEM_BUILD_TESTS=OFF -DKMEM_BUILD_BENCH=OFF &&
     cmake --build "$build" -j"$(nproc)" --target kmem_tool
-} >"$build.log" 2>&1 || { cat "$build.log"; exit 1; }
+} >"$build/build.log" 2>&1 || { cat "$build/build.log"; exit 1; }
 exec "$build/tools/kmem/kmem" demo "$@"

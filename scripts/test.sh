@@ -13,7 +13,7 @@ root=$(pwd)
 configs=${*:-release clang asan tsan}
 jobs=$(nproc)
 
-scripts/deps.sh pkg-config clang libclang-rt-14-dev || echo "test: could not install packages; continuing" >&2
+scripts/deps.sh pkg-config clang || echo "test: could not install packages; continuing" >&2
 
 passed=0
 failed=0
@@ -34,8 +34,9 @@ for config in $configs; do
     continue
   fi
   echo "== $config: building"
-  if ! { CC=$cc cmake -S . -B "$dir" "${opts[@]}" && cmake --build "$dir" -j"$jobs"; } >"$dir.log" 2>&1; then
-    tail -40 "$dir.log"
+  mkdir -p "$dir"
+  if ! { CC=$cc cmake -S . -B "$dir" "${opts[@]}" && cmake --build "$dir" -j"$jobs"; } >"$dir/build.log" 2>&1; then
+    tail -40 "$dir/build.log"
     echo "== $config: BUILD FAILED"
     failed=$((failed + 1))
     continue

@@ -178,3 +178,12 @@ size_t kmem_snprintf(char *buf, size_t len, const char *fmt, ...)
     va_end(ap);
     return n;
 }
+
+size_t kmem_text_append(char *buf, size_t len, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    n += n < len ? kmem_vsnprintf(buf + n, len - n, fmt, ap) : kmem_vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    return n;
+}

@@ -36,12 +36,10 @@ size_t kmem_buddyinfo(char *buf, size_t len)
             counts[o] = z->z_free_area[o].fa_nr_free;
         kmem_mutex_unlock(&z->z_lock);
         /* Linux: "Node %d, zone %8s " then "%6lu " per order, then "\n". */
-        n += kmem_snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, "Node 0, zone %8s ",
-                           z->z_name);
+        n = kmem_text_append(buf, len, n, "Node 0, zone %8s ", z->z_name);
         for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
-            n += kmem_snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, "%6lu ",
-                               counts[o]);
-        n += kmem_snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, "\n");
+            n = kmem_text_append(buf, len, n, "%6lu ", counts[o]);
+        n = kmem_text_append(buf, len, n, "\n");
     }
     return n;
 }

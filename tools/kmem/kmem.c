@@ -292,14 +292,13 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     size_t mem = 256 << 10, request = 21 << 10;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) {
         size_t *target = !strcmp(argv[i], "--mem") ? &mem : !strcmp(argv[i], "--request") ? &request : NULL;
         if (!target || i + 1 >= argc || !parse_size(argv[i + 1], target)) {
             fprintf(stderr, "kmem: bad argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (!strcmp(argv[1], "demo"))
         return demo(mem, request);

@@ -128,6 +128,10 @@ struct page *buddy_alloc(struct zone *z, unsigned int order)
 {
     kmem_mutex_lock(&z->z_lock);
     struct page *page = buddy_take_locked(z, order);
+    /* Allocated before the lock drops: a buddy freed right after must not
+     * see this block as free (B2, P1). */
+    if (page)
+        page_set_state(page, PS_ALLOC);
     kmem_mutex_unlock(&z->z_lock);
     return page;
 }

@@ -25,10 +25,7 @@ static struct page *alloc_from_zone(struct zone *z, unsigned int order)
 {
     if (order <= PCP_MAX_ORDER && z->z_pcp_high)
         return pcp_alloc_slow(z, order);
-    struct page *page = buddy_alloc(z, order);
-    if (page)
-        page_set_state(page, PS_ALLOC);
-    return page;
+    return buddy_alloc(z, order);
 }
 
 static struct page *alloc_from_zonelist(gfp_t gfp, unsigned int order)
@@ -219,21 +216,21 @@ void *alloc_pages_exact(size_t size, gfp_t gfp)
     unsigned long pfn = pf_page_to_pfn(head);
     unsigned long used = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
     unsigned long total = 1UL << order;
-    /* Split: each kept page becomes its own order-0 allocated block (so
-     * free_pages_exact frees them one by one, as Linux's split_page). */
+    /* Under the zone lock, so that the page walk and the checker never see
+     * a half-split block: each kept page becomes its own order-0 allocated
+     * block (free_pages_exact frees them one by one, as Linux's split_page),
+     * and the tail goes back at once as maximal aligned blocks. */
+    struct zone *z = &kmem_zones[head->pg_zone];
+    kmem_mutex_lock(&z->z_lock);
     for (unsigned long i = 0; i < used; i++) {
         struct page *page = pf_pfn_to_page(pfn + i);
         page->pg_order = 0;
         page->pg_owner = PG_OWNER_PAGES;
         page_set_state(page, PS_ALLOC);
     }
-    /* The tail goes back at once, as maximal aligned blocks. */
-    if (used < total) {
-        struct zone *z = &kmem_zones[head->pg_zone];
-        kmem_mutex_lock(&z->z_lock);
+    if (used < total)
         buddy_give_range_locked(z, pfn + used, pfn + total);
-        kmem_mutex_unlock(&z->z_lock);
-    }
+    kmem_mutex_unlock(&z->z_lock);
     return pf_page_address(head);
 }
 

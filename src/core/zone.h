@@ -76,7 +76,8 @@ static KMEM_ALWAYS_INLINE uint16_t page_head_word(const struct page *page)
 
 
 
-/* Unlocked forms: take the zone lock for one block. buddy_free re-checks,
+/* Unlocked forms: take the zone lock for one block. buddy_alloc returns it
+ * already in PS_ALLOC (marked under the lock). buddy_free re-checks,
  * under the lock, that the head is still allocated, so that two racing frees
  * of one block cannot both reach the free lists. */
 struct page *buddy_alloc(struct zone *z, unsigned int order);

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * selftest.c - boot kmem's core with kmem_boot() over static "RAM" with a
+ * hole, exactly as a kernel would, and check the page allocator works: no C
+ * library, no hosted platform, one CPU.
+ *
+ * The machine: 8 MiB of static memory is the direct map (physical address 0
+ * is its first byte). The RAM map hands kmem two regions,
+ *     [64 KiB, 3 MiB)                      pfns   16 ..  767
+ *     [4 MiB + 12 KiB + 100, 8 MiB - 50)  pfns 1028 .. 2046 (rounded inwards)
+ * so frames 0..15, 768..1027 (the hole) and the partial pages at both ends
+ * are reserved forever: 752 + 1019 = 1771 managed frames, all in zone DMA.
+ */
+#include <kmem.h>
+#include <kmem/platform.h>
+
+#include "kfs.h"
+
+#define RAM_BYTES     (8UL << 20)
+#define RAM_PAGES     (RAM_BYTES / PAGE_SIZE)
+#define MANAGED_PAGES 1771UL
+#define LAST_PFN      2047UL /* one past the last frame of the RAM map */
+
+static unsigned char ram[RAM_BYTES] __attribute__((aligned(4 << 20)));
+/* sizeof(struct page) is at most 32 bytes (a static assertion in the core). */
+static unsigned char memmap[RAM_PAGES * 32] __attribute__((aligned(64)));
+
+static const struct kmem_region ram_map[] = {
+    {.base = 0x10000, .size = (3UL << 20) - 0x10000},
+    {.base = (4UL << 20) + 0x3000 + 100, .size = (RAM_BYTES - 50) - ((4UL << 20) + 0x3000 + 100)},
+};
+
+/* Free blocks per order right after boot: the two regions carved into
+ * maximal aligned blocks (see the file comment). */
+static const unsigned long boot_nr_free[NR_PAGE_ORDERS] = {1, 1, 2, 2, 3, 3, 3, 3, 4, 0, 0};
+
+/* ---- checking ------------------------------------------------------------- */
+
+static unsigned int checks, failures;
+
+#define CHECK(cond) check((cond), __LINE__, #cond)
+
+static void check(int ok, int line, const char *what)
+{
+    checks++;
+    if (ok)
+        return;
+    failures++;
+    kfs_puts("freestanding: CHECK failed at selftest.c:");
+    kfs_putu((unsigned long)line);
+    kfs_puts(": ");
+    kfs_puts(what);
+    kfs_puts("\n");
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+/* Linux's buddyinfo line for zone DMA with these counts. */
+static void expected_buddyinfo(char *buf, const unsigned long *nr_free)
+{
+    const char *head = "Node 0, zone      DMA ";
+    while (*head)
+        *buf++ = *head++;
+    for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++) {
+        char digits[24];
+        int n = 0;
+        unsigned long v = nr_free[o];
+        do {
+            digits[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        for (int pad = n; pad < 6; pad++)
+            *buf++ = ' ';
+        while (n)
+            *buf++ = digits[--n];
+        *buf++ = ' ';
+    }
+    *buf++ = '\n';
+    *buf = '\0';
+}
+
+static void check_buddyinfo(const unsigned long *nr_free, int line)
+{
+    char want[256], got[256];
+    expected_buddyinfo(want, nr_free);
+    size_t n = kmem_buddyinfo(got, sizeof got);
+    check(n < sizeof got && str_eq(got, want), line, "kmem_buddyinfo text");
+    if (!str_eq(got, want)) {
+        kfs_puts("  got:  ");
+        kfs_puts(got);
+        kfs_puts("  want: ");
+        kfs_puts(want);
+    }
+}
+
+static int in_ram_map(unsigned long pfn, unsigned long pages)
+{
+    return (pfn >= 16 && pfn + pages <= 768) || (pfn >= 1028 && pfn + pages <= LAST_PFN);
+}
+
+static struct kmem_machine_desc desc_of(const struct kmem_region *map, unsigned int nr)
+{
+    struct kmem_machine_desc d = {.direct_map = ram, .ram = map, .nr_ram = nr, .memmap = memmap};
+    return d;
+}
+
+/* ---- the tests ------------------------------------------------------------ */
+
+static void test_bad_descriptions(void)
+{
+    static const struct kmem_region unsorted[] = {{0x400000, 0x1000}, {0x10000, 0x1000}};
+    static const struct kmem_region empty[] = {{0x10000, 0}};
+    struct kmem_machine_desc d = desc_of(unsorted, 2);
+    CHECK(kmem_boot(&d) == -22);
+    d = desc_of(empty, 1);
+    CHECK(kmem_boot(&d) == -22);
+    d = desc_of(ram_map, 2);
+    d.memmap = memmap + 8; /* not 16-byte aligned */
+    CHECK(kmem_boot(&d) == -22);
+    d = desc_of(ram_map, 2);
+    d.direct_map = ram + 100; /* not page aligned */
+    CHECK(kmem_boot(&d) == -22);
+    CHECK(kmem_boot(0) == -22);
+    CHECK(!kmem_is_up());
+}
+
+static void test_boot_state(void)
+{
+    struct kmem_zone_info zi;
+    CHECK(kmem_zone_info(KMEM_ZONE_DMA, &zi));
+    CHECK(zi.start_pfn == 0 && zi.end_pfn == LAST_PFN);
+    CHECK(zi.managed_pages == MANAGED_PAGES);
+    CHECK(zi.free_pages == MANAGED_PAGES);
+    CHECK(zi.pcp_pages == 0);
+    CHECK(zi.pcp_high > 0); /* 1771 frames: per-CPU lists are in use */
+    for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+        CHECK(zi.nr_free[o] == boot_nr_free[o]);
+    CHECK(!kmem_zone_info(KMEM_ZONE_NORMAL, &zi)); /* nothing above 16 MiB */
+    check_buddyinfo(boot_nr_free, __LINE__);
+    CHECK(kmem_page_check() == 0);
+}
+
+/* Every managed frame can be allocated once, no reserved frame ever is. */
+static void test_exhaust(void)
+{
+    static struct page *pages[RAM_PAGES];
+    static unsigned char seen[RAM_PAGES];
+    unsigned long n = 0, outside = 0, twice = 0;
+    for (;;) {
+        struct page *p = alloc_page(GFP_KERNEL);
+        if (!p)
+            break;
+        unsigned long pfn = page_to_pfn(p);
+        if (!in_ram_map(pfn, 1))
+            outside++;
+        else if (seen[pfn]++)
+            twice++;
+        if (n < RAM_PAGES)
+            pages[n++] = p;
+    }
+    CHECK(n == MANAGED_PAGES);
+    CHECK(outside == 0);
+    CHECK(twice == 0);
+    CHECK(alloc_pages(GFP_DMA, 0) == 0);
+    struct kmem_zone_info zi;
+    CHECK(kmem_zone_info(KMEM_ZONE_DMA, &zi) && zi.free_pages == 0 && zi.pcp_pages == 0);
+    CHECK(kmem_page_check() == 0);
+    while (n)
+        __free_page(pages[--n]);
+    for (unsigned long i = 0; i < RAM_PAGES; i++)
+        seen[i] = 0;
+    drain_all_pages();
+    check_buddyinfo(boot_nr_free, __LINE__);
+    CHECK(kmem_page_check() == 0);
+}
+
+/* One block of each order: aligned, inside the RAM map, usable; orders the
+ * machine has no block for (9, 10) and orders beyond the maximum give NULL. */
+static void test_orders(void)
+{
+    struct page *blocks[NR_PAGE_ORDERS];
+    for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++) {
+        blocks[o] = alloc_pages(GFP_KERNEL, o);
+        if (o >= 9) {
+            CHECK(blocks[o] == 0);
+            continue;
+        }
+        CHECK(blocks[o] != 0);
+        if (!blocks[o])
+            continue;
+        unsigned long pfn = page_to_pfn(blocks[o]);
+        CHECK((pfn & ((1UL << o) - 1)) == 0);
+        CHECK(in_ram_map(pfn, 1UL << o));
+        unsigned char *va = page_address(blocks[o]);
+        CHECK(va == ram + (pfn << PAGE_SHIFT));
+        CHECK(virt_to_page(va) == blocks[o]);
+        CHECK(pfn_to_page(pfn) == blocks[o]);
+        CHECK(virt_to_phys(va) == (phys_addr_t)pfn << PAGE_SHIFT);
+        CHECK(phys_to_virt((phys_addr_t)pfn << PAGE_SHIFT) == va);
+        memset(va, (int)(o + 1), PAGE_SIZE << o);
+    }
+    CHECK(alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER + 1) == 0);
+    CHECK(kmem_page_check() == 0);
+    for (unsigned int o = 0; o < 9; o++) {
+        if (!blocks[o])
+            continue;
+        const unsigned char *va = page_address(blocks[o]);
+        unsigned long bad = 0;
+        for (unsigned long i = 0; i < (PAGE_SIZE << o); i++)
+            bad += va[i] != (unsigned char)(o + 1);
+        CHECK(bad == 0); /* no two blocks overlap */
+    }
+    for (unsigned int o = 0; o < 9; o++)
+        if (blocks[o])
+            __free_pages(blocks[o], o);
+    drain_all_pages();
+    check_buddyinfo(boot_nr_free, __LINE__); /* everything coalesced back */
+    CHECK(kmem_page_check() == 0);
+}
+
+static void test_misc(void)
+{
+    /* __GFP_ZERO really zeroes (dirty a page, free it, ask for a zeroed one). */
+    unsigned long dirty = __get_free_page(GFP_KERNEL);
+    CHECK(dirty != 0);
+    memset((void *)dirty, 0xAA, PAGE_SIZE);
+    free_page(dirty);
+    unsigned long z = get_zeroed_page(GFP_KERNEL);
+    CHECK(z != 0);
+    unsigned long nonzero = 0;
+    for (unsigned long i = 0; z && i < PAGE_SIZE; i++)
+        nonzero += ((unsigned char *)z)[i] != 0;
+    CHECK(nonzero == 0);
+    free_page(z);
+
+    void *e = alloc_pages_exact(3 * PAGE_SIZE, GFP_KERNEL);
+    CHECK(e != 0);
+    CHECK(((unsigned long)e & (PAGE_SIZE - 1)) == 0);
+    if (e)
+        free_pages_exact(e, 3 * PAGE_SIZE);
+
+    struct page *dma = alloc_pages(GFP_DMA | __GFP_ZERO, 2);
+    CHECK(dma != 0);
+    if (dma)
+        __free_pages(dma, 2);
+
+    CHECK(virt_to_page(ram + RAM_BYTES) == 0); /* past the last frame */
+    CHECK(virt_to_page(memmap) == 0);          /* not in the direct map */
+    CHECK(pfn_to_page(LAST_PFN) == 0);
+    CHECK(get_order(PAGE_SIZE) == 0 && get_order(PAGE_SIZE + 1) == 1);
+    free_pages(0, 3); /* Linux: does nothing */
+
+    drain_all_pages();
+    check_buddyinfo(boot_nr_free, __LINE__);
+    CHECK(kmem_page_check() == 0);
+}
+
+/* Down and up again, over the whole 8 MiB this time. */
+static void test_reboot(void)
+{
+    kmem_shutdown();
+    CHECK(!kmem_is_up());
+    static const struct kmem_region whole[] = {{0, RAM_BYTES}};
+    struct kmem_machine_desc d = desc_of(whole, 1);
+    CHECK(kmem_boot(&d) == 0);
+    static const unsigned long two_big[NR_PAGE_ORDERS] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+    check_buddyinfo(two_big, __LINE__);
+    struct page *p = alloc_pages(GFP_KERNEL, 3);
+    /* Split from an order-10 block, keeping its lower half (the book's C_L). */
+    CHECK(p != 0 && (page_to_pfn(p) & 1023) == 0);
+    if (p)
+        __free_pages(p, 3);
+    drain_all_pages();
+    check_buddyinfo(two_big, __LINE__);
+    CHECK(kmem_page_check() == 0);
+    kmem_shutdown();
+}
+
+/* The panic path: a double free reaches kmem_pl_panic, which exits. */
+static int misuse(void)
+{
+    struct kmem_machine_desc d = desc_of(ram_map, 2);
+    if (kmem_boot(&d) != 0)
+        return 1;
+    struct page *p = alloc_page(GFP_KERNEL);
+    __free_page(p);
+    __free_page(p);
+    kfs_puts("freestanding: a double free did not panic\n");
+    return 1;
+}
+
+int kfs_main(int argc, char **argv)
+{
+    if (argc > 1 && str_eq(argv[1], "panic"))
+        return misuse();
+
+    CHECK(kmem_memmap_bytes(LAST_PFN << PAGE_SHIFT) <= sizeof memmap);
+    CHECK(((unsigned long)ram & ((4UL << 20) - 1)) == 0);
+    test_bad_descriptions();
+    struct kmem_machine_desc d = desc_of(ram_map, 2);
+    CHECK(kmem_boot(&d) == 0);
+    CHECK(kmem_is_up());
+    CHECK(kmem_boot(&d) == -16); /* already up */
+    test_boot_state();
+    test_exhaust();
+    test_orders();
+    test_misc();
+    CHECK(kfs_attach_calls == 1); /* CPU 0 attached once */
+    CHECK(kfs_write_calls == 0);  /* no message so far */
+    test_reboot();
+
+    kfs_puts("freestanding: kmem core over 8 MiB of static RAM with a hole, no libc: ");
+    kfs_putu(checks - failures);
+    kfs_puts(" checks passed, ");
+    kfs_putu(failures);
+    kfs_puts(" failed\n");
+    return failures ? 1 : 0;
+}

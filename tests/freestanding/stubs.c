@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stubs.c - a complete host for kmem's core with no C library: every hook of
+ * include/kmem/platform.h, the four memory functions the core may call
+ * (memset, memcpy, memmove, memcmp), raw system calls and the _start entry.
+ *
+ * A single "CPU" (cpu_id 0), no scheduler: a lock wait is one pause and a
+ * wake does nothing. Messages go to fd 2 with the write system call; a panic
+ * exits with KFS_PANIC_STATUS.
+ *
+ * x86_64 Linux only (the CMakeLists skips the directory elsewhere). Compiled
+ * with -fno-builtin so that the compiler does not turn the loops below into
+ * calls to the very functions they implement.
+ */
+#include <kmem/platform.h>
+
+#include "kfs.h"
+
+enum { SYS_write = 1, SYS_exit_group = 231 };
+
+static long syscall3(long nr, long a, long b, long c)
+{
+    long ret;
+    __asm__ __volatile__("syscall"
+                         : "=a"(ret)
+                         : "a"(nr), "D"(a), "S"(b), "d"(c)
+                         : "rcx", "r11", "memory");
+    return ret;
+}
+
+void kfs_write(int fd, const char *text, size_t len)
+{
+    while (len) {
+        long n = syscall3(SYS_write, fd, (long)text, (long)len);
+        if (n == -4) /* EINTR */
+            continue;
+        if (n <= 0)
+            return;
+        text += n;
+        len -= (size_t)n;
+    }
+}
+
+_Noreturn void kfs_exit(int status)
+{
+    for (;;)
+        syscall3(SYS_exit_group, status, 0, 0);
+}
+
+void kfs_puts(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    kfs_write(1, s, n);
+}
+
+void kfs_putu(unsigned long v)
+{
+    char buf[24];
+    char *p = buf + sizeof buf;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    kfs_write(1, p, (size_t)(buf + sizeof buf - p));
+}
+
+/* ---- the hooks ------------------------------------------------------------ */
+
+unsigned int kfs_attach_calls;
+unsigned int kfs_write_calls;
+
+void kmem_pl_write(const char *text, size_t len)
+{
+    kfs_write_calls++;
+    kfs_write(2, text, len);
+}
+
+_Noreturn void kmem_pl_panic(const char *message)
+{
+    (void)message; /* already written */
+    kfs_puts("freestanding: panic hook called\n");
+    kfs_exit(KFS_PANIC_STATUS);
+}
+
+void kmem_pl_lock_wait(int *word, int value)
+{
+    (void)word;
+    (void)value;
+    __builtin_ia32_pause(); /* a spurious return is allowed */
+}
+
+void kmem_pl_lock_wake(int *word)
+{
+    (void)word;
+}
+
+void kmem_pl_yield(void)
+{
+}
+
+unsigned int kmem_pl_cpu_id(void)
+{
+    return 0;
+}
+
+void kmem_pl_cpu_attach(struct kmem_cpu *cpu)
+{
+    (void)cpu;
+    kfs_attach_calls++;
+}
+
+/* ---- the memory functions ---------------------------------------------------- */
+
+void *memset(void *dst, int c, size_t n)
+{
+    void *d = dst;
+    __asm__ __volatile__("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    return dst;
+}
+
+void *memcpy(void *restrict dst, const void *restrict src, size_t n)
+{
+    void *d = dst;
+    const void *s = src;
+    __asm__ __volatile__("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (d <= s || d >= s + n)
+        return memcpy(dst, src, n);
+    /* Overlapping with dst above src: copy backwards. */
+    d += n - 1;
+    s += n - 1;
+    __asm__ __volatile__("std\n\trep movsb\n\tcld" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return dst;
+}
+
+int memcmp(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] != y[i])
+            return x[i] < y[i] ? -1 : 1;
+        __asm__ __volatile__("" ::: "memory"); /* keep this a loop */
+    }
+    return 0;
+}
+
+/* ---- the entry point ------------------------------------------------------- */
+
+/* The kernel enters with %rsp pointing at argc, 16-byte aligned: call C with
+ * the stack pointer as argument and exit with its return value. */
+__asm__(".text\n"
+        ".globl _start\n"
+        ".type _start, @function\n"
+        "_start:\n"
+        "    xor %ebp, %ebp\n"
+        "    mov %rsp, %rdi\n"
+        "    and $-16, %rsp\n"
+        "    call kfs_start\n"
+        "    mov %eax, %edi\n"
+        "    mov $231, %eax\n"
+        "    syscall\n"
+        "    hlt\n"
+        ".size _start, . - _start\n");
+
+int kfs_start(long *sp)
+{
+    int argc = (int)sp[0];
+    char **argv = (char **)(sp + 1);
+    return kfs_main(argc, argv);
+}

@@ -27,46 +27,47 @@ static int harness_checks_failed;
 static int harness_tests_passed;
 static int harness_tests_failed;
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            harness_checks_failed++;                                                  \
-        }                                                                             \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            harness_checks_failed++;                                                               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                         \
-    do {                                                                                       \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                        \
-        if (check_a_ != check_b_) {                                                            \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", __FILE__,    \
-                    __LINE__, #a, #b, check_a_, check_b_);                                     \
-            harness_checks_failed++;                                                           \
-        }                                                                                      \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
+        if (check_a_ != check_b_) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", __FILE__,         \
+                    __LINE__, #a, #b, check_a_, check_b_);                                         \
+            harness_checks_failed++;                                                               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR_EQ(a, b)                                                                          \
-    do {                                                                                            \
-        const char *check_a_ = (a), *check_b_ = (b);                                                \
-        if (strcmp(check_a_, check_b_) != 0) {                                                      \
-            fprintf(stderr, "%s:%d: CHECK_STR_EQ failed: %s == %s\n--- got:\n%s\n--- expected:\n%s\n", \
-                    __FILE__, __LINE__, #a, #b, check_a_, check_b_);                                \
-            harness_checks_failed++;                                                                \
-        }                                                                                           \
+#define CHECK_STR_EQ(a, b)                                                                         \
+    do {                                                                                           \
+        const char *check_a_ = (a), *check_b_ = (b);                                               \
+        if (strcmp(check_a_, check_b_) != 0) {                                                     \
+            fprintf(stderr,                                                                        \
+                    "%s:%d: CHECK_STR_EQ failed: %s == %s\n--- got:\n%s\n--- expected:\n%s\n",     \
+                    __FILE__, __LINE__, #a, #b, check_a_, check_b_);                               \
+            harness_checks_failed++;                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Stop the current test (for a failure that makes the rest meaningless). */
-#define REQUIRE(cond)                                                                   \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); \
-            harness_checks_failed++;                                                    \
-            return;                                                                     \
-        }                                                                               \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);             \
+            harness_checks_failed++;                                                               \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 #define TEST(name) static void name(void)
-#define RUN(name) harness_run(#name, name)
+#define RUN(name)  harness_run(#name, name)
 
 static inline void harness_run(const char *name, void (*fn)(void))
 {
@@ -89,14 +90,13 @@ static inline int harness_report(void)
     return harness_tests_failed ? 1 : 0;
 }
 
-/* Run fn in a child; pass if it dies by signal sig with expect in its stderr.
- * The child's stderr is captured, and echoed on failure. */
-static inline int harness_expect_death(const char *file, int line, void (*fn)(void), int sig,
-                                       const char *expect)
+/* Run fn in a forked child with its stderr captured into out (NUL-terminated,
+ * at most len - 1 bytes); returns the child's wait status, or -1. */
+static inline int harness_run_child(void (*fn)(void), char *out, size_t len)
 {
     int pipefd[2];
     if (pipe(pipefd) != 0)
-        return 0;
+        return -1;
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -106,21 +106,32 @@ static inline int harness_expect_death(const char *file, int line, void (*fn)(vo
         close(pipefd[1]);
         signal(SIGABRT, SIG_DFL);
         fn();
-        _exit(0); /* survived: the test fails */
+        _exit(0); /* survived */
     }
     close(pipefd[1]);
-    static char out[16384];
     size_t n = 0;
     ssize_t r;
-    while ((r = read(pipefd[0], out + n, sizeof out - 1 - n)) > 0)
+    while (n < len - 1 && (r = read(pipefd[0], out + n, len - 1 - n)) > 0)
         n += (size_t)r;
     out[n] = '\0';
     close(pipefd[0]);
     int status = 0;
     waitpid(pid, &status, 0);
-    int ok = WIFSIGNALED(status) && WTERMSIG(status) == sig && strstr(out, expect) != NULL;
+    return status;
+}
+
+/* Run fn in a child; pass if it dies by signal sig with expect in its stderr,
+ * which is echoed on failure. */
+static inline int harness_expect_death(const char *file, int line, void (*fn)(void), int sig,
+                                       const char *expect)
+{
+    static char out[16384];
+    int status = harness_run_child(fn, out, sizeof out);
+    int ok = status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == sig &&
+             strstr(out, expect) != NULL;
     if (!ok) {
-        fprintf(stderr, "%s:%d: EXPECT_DEATH failed: wanted signal %d and \"%s\"; got %s %d, stderr:\n%s\n",
+        fprintf(stderr,
+                "%s:%d: EXPECT_DEATH failed: wanted signal %d and \"%s\"; got %s %d, stderr:\n%s\n",
                 file, line, sig, expect, WIFSIGNALED(status) ? "signal" : "exit status",
                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), out);
         harness_checks_failed++;
@@ -128,7 +139,7 @@ static inline int harness_expect_death(const char *file, int line, void (*fn)(vo
     return ok;
 }
 
-#define EXPECT_DEATH(fn, expect) harness_expect_death(__FILE__, __LINE__, fn, SIGABRT, expect)
+#define EXPECT_DEATH(fn, expect)          harness_expect_death(__FILE__, __LINE__, fn, SIGABRT, expect)
 #define EXPECT_DEATH_SIG(fn, sig, expect) harness_expect_death(__FILE__, __LINE__, fn, sig, expect)
 
 /* A fast deterministic PRNG for randomized tests (xorshift64*). */

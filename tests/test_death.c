@@ -79,35 +79,6 @@ static size_t capture_end(struct capture *c, char *buf, size_t len)
     return n;
 }
 
-/* Run fn in a child with its stderr captured; returns the wait status. */
-static int run_child(void (*fn)(void), char *out, size_t len)
-{
-    int pipefd[2];
-    if (pipe(pipefd) != 0)
-        return -1;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pipefd[1], STDERR_FILENO);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        signal(SIGABRT, SIG_DFL);
-        fn();
-        _exit(0);
-    }
-    close(pipefd[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < len - 1 && (r = read(pipefd[0], out + n, len - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = '\0';
-    close(pipefd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
-}
-
 static size_t info_text(char *buf, size_t len)
 {
     size_t n = kmem_buddyinfo(buf, len);
@@ -570,7 +541,7 @@ TEST(panic_handler)
 
     /* A handler that exits: it gets the message (without the newline), after
      * the message was written, and the process ends with its status. */
-    int status = run_child(double_free_with_exit42, out, sizeof out);
+    int status = harness_run_child(double_free_with_exit42, out, sizeof out);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42);
     fmt(a, "kmem: double free: __free_pages(%p, order 0)", g_page);
     CHECK(strstr(out, a) != NULL);
@@ -587,7 +558,7 @@ TEST(panic_handler)
     EXPECT_DEATH(double_free_with_returning_handler, "kmem: double free: ");
 
     /* NULL restores the default (abort, no handler). */
-    status = run_child(double_free_with_restored_default, out, sizeof out);
+    status = harness_run_child(double_free_with_restored_default, out, sizeof out);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
     CHECK(strstr(out, "kmem: double free: ") != NULL);
     CHECK(strstr(out, "HANDLER[") == NULL);

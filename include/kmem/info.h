@@ -21,15 +21,15 @@ KMEM_API size_t kmem_buddyinfo(char *buf, size_t len);
 enum kmem_zone_type { KMEM_ZONE_DMA, KMEM_ZONE_NORMAL, KMEM_NR_ZONES };
 
 struct kmem_zone_info {
-    const char *name;            /* "DMA", "Normal" */
-    unsigned long start_pfn;     /* first frame of the zone's span */
-    unsigned long end_pfn;       /* one past its last frame */
-    unsigned long managed_pages; /* frames given to the buddy system */
-    unsigned long free_pages;    /* frames on the buddy free lists */
-    unsigned long pcp_pages;     /* frames on per-CPU lists */
+    const char *name;                      /* "DMA", "Normal" */
+    unsigned long start_pfn;               /* first frame of the zone's span */
+    unsigned long end_pfn;                 /* one past its last frame */
+    unsigned long managed_pages;           /* frames given to the buddy system */
+    unsigned long free_pages;              /* frames on the buddy free lists */
+    unsigned long pcp_pages;               /* frames on per-CPU lists */
     unsigned long nr_free[NR_PAGE_ORDERS]; /* free blocks of each order */
-    unsigned int pcp_batch;      /* blocks moved per refill or drain (order 0) */
-    unsigned int pcp_high;       /* a per-CPU list longer than this drains */
+    unsigned int pcp_batch;                /* blocks moved per refill or drain (order 0) */
+    unsigned int pcp_high;                 /* a per-CPU list longer than this drains */
 };
 
 /* Fill *info for zone type zt. Returns false if the zone is empty (or kmem is
@@ -46,8 +46,8 @@ enum kmem_block_state {
 
 struct kmem_block {
     enum kmem_zone_type zone;
-    unsigned long pfn;    /* first frame */
-    unsigned int order;   /* 2^order frames (0 for a reserved frame) */
+    unsigned long pfn;  /* first frame */
+    unsigned int order; /* 2^order frames (0 for a reserved frame) */
     enum kmem_block_state state;
 };
 

@@ -19,7 +19,7 @@ struct kmem_config {
 };
 
 #define KMEM_DEFAULT_MEM_SIZE ((size_t)64 << 20)
-#define KMEM_MAX_MEM_SIZE ((size_t)1 << 40)
+#define KMEM_MAX_MEM_SIZE     ((size_t)1 << 40)
 
 /* NULL: all defaults. Returns 0, or -errno: -EINVAL bad config, -EBUSY
  * already up, -ENOMEM the host would not give the memory. */

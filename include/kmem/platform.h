@@ -69,9 +69,9 @@ struct kmem_machine_desc {
     void *direct_map;              /* virtual address of physical address 0 */
     const struct kmem_region *ram; /* usable RAM: sorted, not overlapping */
     unsigned int nr_ram;
-    void *memmap;                  /* kmem_memmap_bytes(end of RAM) bytes for the
-                                      struct page array, 16-byte aligned, not
-                                      inside any RAM region handed to kmem */
+    void *memmap; /* kmem_memmap_bytes(end of RAM) bytes for the
+                     struct page array, 16-byte aligned, not
+                     inside any RAM region handed to kmem */
 };
 
 /* Bytes of struct page array needed to describe physical memory [0, phys_end). */

@@ -102,8 +102,8 @@ int kmem_boot(const struct kmem_machine_desc *desc)
     }
     if (!any)
         return -ERR_INVAL; /* no whole page in any region */
-    kmem_kernel_zone = zone_populated(&kmem_zones[KMEM_ZONE_NORMAL]) ? KMEM_ZONE_NORMAL
-                                                                    : KMEM_ZONE_DMA;
+    kmem_kernel_zone =
+        zone_populated(&kmem_zones[KMEM_ZONE_NORMAL]) ? KMEM_ZONE_NORMAL : KMEM_ZONE_DMA;
     __atomic_store_n(&kmem_frames.fr_up, true, __ATOMIC_RELEASE);
     return 0;
 }
@@ -121,4 +121,7 @@ void kmem_shutdown(void)
     kmem_frames.fr_memmap_end = 0;
 }
 
-bool kmem_is_up(void) { return __atomic_load_n(&kmem_frames.fr_up, __ATOMIC_ACQUIRE); }
+bool kmem_is_up(void)
+{
+    return __atomic_load_n(&kmem_frames.fr_up, __ATOMIC_ACQUIRE);
+}

@@ -119,7 +119,7 @@ size_t kmem_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
         switch (*f) {
         case 'd':
         case 'i':
-            s = size ? (long long)va_arg(ap, long) /* ssize_t */
+            s = size         ? (long long)va_arg(ap, long) /* ssize_t */
                 : longs >= 2 ? va_arg(ap, long long)
                 : longs == 1 ? va_arg(ap, long)
                              : va_arg(ap, int);
@@ -129,12 +129,12 @@ size_t kmem_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
         case 'u':
         case 'x':
         case 'X':
-            u = size ? va_arg(ap, size_t)
+            u = size         ? va_arg(ap, size_t)
                 : longs >= 2 ? va_arg(ap, unsigned long long)
                 : longs == 1 ? va_arg(ap, unsigned long)
                              : va_arg(ap, unsigned int);
-            put_number(&o, u, false, *f == 'u' ? 10 : 16, *f == 'X', alt && *f != 'u' && u ? "0x" : "",
-                       width, left, pad);
+            put_number(&o, u, false, *f == 'u' ? 10 : 16, *f == 'X',
+                       alt && *f != 'u' && u ? "0x" : "", width, left, pad);
             break;
         case 'p':
             u = (uintptr_t)va_arg(ap, void *);

@@ -33,7 +33,8 @@ static struct page *alloc_from_zonelist(gfp_t gfp, unsigned int order)
     static const uint8_t kernel_zonelist[] = {KMEM_ZONE_NORMAL, KMEM_ZONE_DMA};
     static const uint8_t dma_zonelist[] = {KMEM_ZONE_DMA};
     const uint8_t *zonelist = (gfp & __GFP_DMA) ? dma_zonelist : kernel_zonelist;
-    size_t nr = (gfp & __GFP_DMA) ? KMEM_ARRAY_SIZE(dma_zonelist) : KMEM_ARRAY_SIZE(kernel_zonelist);
+    size_t nr =
+        (gfp & __GFP_DMA) ? KMEM_ARRAY_SIZE(dma_zonelist) : KMEM_ARRAY_SIZE(kernel_zonelist);
     for (size_t i = 0; i < nr; i++) {
         struct zone *z = &kmem_zones[zonelist[i]];
         if (!zone_populated(z))
@@ -92,7 +93,10 @@ unsigned long __get_free_pages(gfp_t gfp, unsigned int order)
     return page ? (unsigned long)pf_page_address(page) : 0;
 }
 
-unsigned long get_zeroed_page(gfp_t gfp) { return __get_free_pages(gfp | __GFP_ZERO, 0); }
+unsigned long get_zeroed_page(gfp_t gfp)
+{
+    return __get_free_pages(gfp | __GFP_ZERO, 0);
+}
 
 /* ---- freeing -------------------------------------------------------------- */
 
@@ -102,12 +106,12 @@ static void free_diagnose(const struct page *page, unsigned int order, const cha
                           const void *arg, const void *caller)
 {
     if (!kmem_frames.fr_up)
-        kmem_error(KMERR_NOT_UP, "%s(%p, order %u) called from %p before kmem_init", fn, arg,
-                   order, caller);
+        kmem_error(KMERR_NOT_UP, "%s(%p, order %u) called from %p before kmem_init", fn, arg, order,
+                   caller);
     if (!pf_page_valid(page))
         kmem_error(KMERR_BAD_ADDRESS,
-                   "%s(%p, order %u) called from %p: not a page of this machine's memory", fn,
-                   arg, order, caller);
+                   "%s(%p, order %u) called from %p: not a page of this machine's memory", fn, arg,
+                   order, caller);
     unsigned long pfn = pf_page_to_pfn(page);
     unsigned long long phys = (unsigned long long)pfn << PAGE_SHIFT;
     switch (page_state(page)) {

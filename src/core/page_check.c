@@ -22,10 +22,10 @@ struct check {
     unsigned long pcp_heads[KMEM_NR_ZONES]; /* blocks, from the lists */
 };
 
-#define VIOLATION(c, ...)                       \
-    do {                                        \
-        if ((c)->violations++ < MAX_REPORTED)   \
-            kmem_log("check: " __VA_ARGS__);    \
+#define VIOLATION(c, ...)                                                                          \
+    do {                                                                                           \
+        if ((c)->violations++ < MAX_REPORTED)                                                      \
+            kmem_log("check: " __VA_ARGS__);                                                       \
     } while (0)
 
 static void check_free_lists(struct check *c, const struct zone *z, unsigned int zi)
@@ -52,12 +52,15 @@ static void check_free_lists(struct check *c, const struct zone *z, unsigned int
             }
             unsigned long pfn = pf_page_to_pfn(head);
             if (head->pg_state != PS_FREE || head->pg_order != o || head->pg_zone != zi)
-                VIOLATION(c, "zone %s order %u: pfn %#lx on the free list has state %u order %u zone %u",
-                          z->z_name, o, pfn, head->pg_state, head->pg_order, head->pg_zone);
+                VIOLATION(
+                    c, "zone %s order %u: pfn %#lx on the free list has state %u order %u zone %u",
+                    z->z_name, o, pfn, head->pg_state, head->pg_order, head->pg_zone);
             if (pfn & ((1UL << o) - 1))
-                VIOLATION(c, "zone %s order %u: free block pfn %#lx is not aligned", z->z_name, o, pfn);
+                VIOLATION(c, "zone %s order %u: free block pfn %#lx is not aligned", z->z_name, o,
+                          pfn);
             if (pfn < z->z_start_pfn || pfn + (1UL << o) > z->z_end_pfn)
-                VIOLATION(c, "zone %s order %u: free block pfn %#lx leaves the zone", z->z_name, o, pfn);
+                VIOLATION(c, "zone %s order %u: free block pfn %#lx leaves the zone", z->z_name, o,
+                          pfn);
             unsigned long buddy = pfn ^ (1UL << o);
             if (o < MAX_PAGE_ORDER && buddy >= z->z_start_pfn && buddy < z->z_end_pfn) {
                 const struct page *bp = pf_pfn_to_page(buddy);
@@ -76,7 +79,8 @@ static void check_free_lists(struct check *c, const struct zone *z, unsigned int
                   z->z_free_pages);
 }
 
-static void check_pcp_list(void *arg, unsigned int zi, unsigned int order, const struct pcp_list *list)
+static void check_pcp_list(void *arg, unsigned int zi, unsigned int order,
+                           const struct pcp_list *list)
 {
     struct check *c = arg;
     unsigned long count = 0;
@@ -91,8 +95,8 @@ static void check_pcp_list(void *arg, unsigned int zi, unsigned int order, const
             return;
         }
         if (p->pg_state != PS_PCP || p->pg_order != order || p->pg_zone != zi)
-            VIOLATION(c, "per-CPU list zone %u order %u: pfn %#lx has state %u order %u zone %u", zi,
-                      order, pf_page_to_pfn(p), p->pg_state, p->pg_order, p->pg_zone);
+            VIOLATION(c, "per-CPU list zone %u order %u: pfn %#lx has state %u order %u zone %u",
+                      zi, order, pf_page_to_pfn(p), p->pg_state, p->pg_order, p->pg_zone);
     }
     if (count != list->pl_count)
         VIOLATION(c, "per-CPU list zone %u order %u: %lu blocks, pl_count says %u", zi, order,
@@ -121,7 +125,8 @@ static void check_memmap(struct check *c, const struct zone *z, unsigned int zi)
             continue;
         }
         if (state == PS_TAIL || state > PS_ALLOC) {
-            VIOLATION(c, "zone %s: pfn %#lx in state %u belongs to no block", z->z_name, pfn, state);
+            VIOLATION(c, "zone %s: pfn %#lx in state %u belongs to no block", z->z_name, pfn,
+                      state);
             pfn++;
             continue;
         }

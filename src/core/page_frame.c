@@ -15,14 +15,20 @@ size_t kmem_memmap_bytes(phys_addr_t phys_end)
     return (size_t)((phys_end + PAGE_SIZE - 1) >> PAGE_SHIFT) * sizeof(struct page);
 }
 
-unsigned long page_to_pfn(const struct page *page) { return pf_page_to_pfn(page); }
+unsigned long page_to_pfn(const struct page *page)
+{
+    return pf_page_to_pfn(page);
+}
 
 struct page *pfn_to_page(unsigned long pfn)
 {
     return pfn < kmem_frames.fr_nr_pfns ? pf_pfn_to_page(pfn) : NULL;
 }
 
-void *page_address(const struct page *page) { return pf_page_address(page); }
+void *page_address(const struct page *page)
+{
+    return pf_page_address(page);
+}
 
 struct page *virt_to_page(const void *addr)
 {
@@ -34,7 +40,10 @@ phys_addr_t virt_to_phys(const volatile void *addr)
     return (phys_addr_t)((uintptr_t)addr - (uintptr_t)kmem_frames.fr_direct);
 }
 
-void *phys_to_virt(phys_addr_t phys) { return kmem_frames.fr_direct + phys; }
+void *phys_to_virt(phys_addr_t phys)
+{
+    return kmem_frames.fr_direct + phys;
+}
 
 int get_order(unsigned long size)
 {

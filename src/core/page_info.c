@@ -13,7 +13,8 @@ struct pcp_count {
     unsigned long pages[KMEM_NR_ZONES];
 };
 
-static void count_list(void *arg, unsigned int zone, unsigned int order, const struct pcp_list *list)
+static void count_list(void *arg, unsigned int zone, unsigned int order,
+                       const struct pcp_list *list)
 {
     struct pcp_count *c = arg;
     c->pages[zone] += (unsigned long)list->pl_count << order;

@@ -185,8 +185,7 @@ void drain_all_pages(void)
         return;
     kmem_mutex_lock(&registry_lock);
     struct list_head *pos;
-    list_for_each(pos, &registry)
-    {
+    list_for_each (pos, &registry) {
         struct kmem_cpu *cpu = list_entry(pos, struct kmem_cpu, cpu_link);
         kmem_spin_lock(&cpu->cpu_lock);
         drain_cpu_locked(cpu);
@@ -215,21 +214,22 @@ void pcp_lock_all(void)
 {
     kmem_mutex_lock(&registry_lock);
     struct list_head *pos;
-    list_for_each(pos, &registry) kmem_spin_lock(&list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock);
+    list_for_each (pos, &registry)
+        kmem_spin_lock(&list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock);
 }
 
 void pcp_unlock_all(void)
 {
     struct list_head *pos;
-    list_for_each(pos, &registry) kmem_spin_unlock(&list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock);
+    list_for_each (pos, &registry)
+        kmem_spin_unlock(&list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock);
     kmem_mutex_unlock(&registry_lock);
 }
 
 void pcp_visit_locked(pcp_visit_fn fn, void *arg)
 {
     struct list_head *pos;
-    list_for_each(pos, &registry)
-    {
+    list_for_each (pos, &registry) {
         struct kmem_cpu *cpu = list_entry(pos, struct kmem_cpu, cpu_link);
         for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
             for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)

@@ -17,7 +17,7 @@ enum {
 };
 
 struct pcp_list {
-    struct page *pl_head; /* LIFO chain through pg_lru.next; heads in PS_PCP */
+    struct page *pl_head;  /* LIFO chain through pg_lru.next; heads in PS_PCP */
     unsigned int pl_count; /* blocks on the chain */
     unsigned int pl_high;  /* a free finding pl_count == pl_high drains first;
                               0 until the area is attached */
@@ -37,7 +37,7 @@ struct kmem_cpu {
                                the fast paths index it with one lea. Orders
                                above PCP_MAX_ORDER stay empty with pl_high 0,
                                so a free needs no order test */
-    struct list_head cpu_link; /* on the registry while attached */
+    struct list_head cpu_link;                                /* on the registry while attached */
 } KMEM_CACHE_ALIGNED;
 
 KMEM_PERCPU_DECLARE(struct kmem_cpu, kmem_cpu_area) KMEM_HIDDEN;

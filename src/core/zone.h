@@ -15,19 +15,19 @@
 #define DMA_ZONE_END_PFN ((16UL << 20) >> PAGE_SHIFT) /* physical < 16 MiB */
 
 struct free_area {
-    struct list_head fa_list;  /* heads of free blocks of this order, LIFO */
-    unsigned long fa_nr_free;  /* blocks on fa_list */
+    struct list_head fa_list; /* heads of free blocks of this order, LIFO */
+    unsigned long fa_nr_free; /* blocks on fa_list */
 };
 
 struct zone {
-    struct kmem_mutex z_lock;              /* protects everything below that changes */
-    unsigned long z_free_pages;            /* frames in blocks on the free lists */
+    struct kmem_mutex z_lock;   /* protects everything below that changes */
+    unsigned long z_free_pages; /* frames in blocks on the free lists */
     struct free_area z_free_area[NR_PAGE_ORDERS];
-    unsigned long z_start_pfn;             /* span [start, end); holes are RESERVED */
+    unsigned long z_start_pfn; /* span [start, end); holes are RESERVED */
     unsigned long z_end_pfn;
-    unsigned long z_managed_pages;         /* frames the buddy system owns (fixed) */
-    unsigned int z_pcp_batch;              /* frames moved per per-CPU refill/drain */
-    unsigned int z_pcp_high;               /* frames a per-CPU list may hold; 0: none */
+    unsigned long z_managed_pages; /* frames the buddy system owns (fixed) */
+    unsigned int z_pcp_batch;      /* frames moved per per-CPU refill/drain */
+    unsigned int z_pcp_high;       /* frames a per-CPU list may hold; 0: none */
     const char *z_name;
 } KMEM_CACHE_ALIGNED;
 
@@ -36,7 +36,10 @@ extern KMEM_HIDDEN struct zone kmem_zones[KMEM_NR_ZONES];
 /* The zone GFP_KERNEL tries first: Normal when populated, else DMA. */
 extern KMEM_HIDDEN uint8_t kmem_kernel_zone;
 
-static inline bool zone_populated(const struct zone *z) { return z->z_managed_pages != 0; }
+static inline bool zone_populated(const struct zone *z)
+{
+    return z->z_managed_pages != 0;
+}
 
 static inline unsigned long zone_pfn_end_clamp(unsigned long pfn, const struct zone *z)
 {
@@ -73,8 +76,6 @@ static KMEM_ALWAYS_INLINE uint16_t page_head_word(const struct page *page)
 {
     return __atomic_load_n(&page->pg_head, __ATOMIC_RELAXED);
 }
-
-
 
 /* Unlocked forms: take the zone lock for one block. buddy_alloc returns it
  * already in PS_ALLOC (marked under the lock). buddy_free re-checks,

@@ -8,21 +8,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define KMEM_NOINLINE __attribute__((noinline))
-#define KMEM_COLD __attribute__((cold, noinline))
+#define likely(x)          __builtin_expect(!!(x), 1)
+#define unlikely(x)        __builtin_expect(!!(x), 0)
+#define KMEM_NOINLINE      __attribute__((noinline))
+#define KMEM_COLD          __attribute__((cold, noinline))
 #define KMEM_ALWAYS_INLINE inline __attribute__((always_inline))
-#define KMEM_CACHELINE 64
+#define KMEM_CACHELINE     64
 #define KMEM_CACHE_ALIGNED __attribute__((aligned(KMEM_CACHELINE)))
 /* Internal data of the core: direct (not GOT) access from inside the library. */
-#define KMEM_HIDDEN __attribute__((visibility("hidden")))
-#define KMEM_UNUSED __attribute__((unused))
+#define KMEM_HIDDEN                   __attribute__((visibility("hidden")))
+#define KMEM_UNUSED                   __attribute__((unused))
 #define KMEM_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
-#define KMEM_RET_ADDR() __builtin_return_address(0)
+#define KMEM_RET_ADDR()               __builtin_return_address(0)
 
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-#define KMEM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+#define KMEM_ARRAY_SIZE(a)              (sizeof(a) / sizeof((a)[0]))
 
 /* The core's only use of the C library's memory functions, named so that a
  * grep shows every one (the platform contract promises these four). */

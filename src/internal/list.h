@@ -22,7 +22,10 @@ static inline void list_init(struct list_head *head)
     head->prev = head;
 }
 
-static inline bool list_empty(const struct list_head *head) { return head->next == head; }
+static inline bool list_empty(const struct list_head *head)
+{
+    return head->next == head;
+}
 
 static inline void list_insert_between(struct list_head *node, struct list_head *prev,
                                        struct list_head *next)
@@ -53,8 +56,8 @@ static inline void list_del(struct list_head *node)
     node->prev = node;
 }
 
-#define list_entry(ptr, type, member) container_of(ptr, type, member)
+#define list_entry(ptr, type, member)        container_of(ptr, type, member)
 #define list_first_entry(head, type, member) list_entry((head)->next, type, member)
-#define list_for_each(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
+#define list_for_each(pos, head)             for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
 
 #endif /* KMEM_LIST_H */

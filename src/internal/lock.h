@@ -30,8 +30,14 @@ struct kmem_spin {
     int word; /* 0 free, 1 locked */
 };
 
-#define KMEM_MUTEX_INIT {0}
-#define KMEM_SPIN_INIT {0}
+#define KMEM_MUTEX_INIT                                                                            \
+    {                                                                                              \
+        0                                                                                          \
+    }
+#define KMEM_SPIN_INIT                                                                             \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 void kmem_mutex_lock_slow(struct kmem_mutex *m);
 void kmem_spin_lock_slow(struct kmem_spin *s);
@@ -61,7 +67,10 @@ static inline bool kmem_mutex_is_locked(const struct kmem_mutex *m)
 }
 
 /* Reinitialize (after kmem_exit, or in a fork child later): no thread may hold it. */
-static inline void kmem_mutex_init(struct kmem_mutex *m) { __atomic_store_n(&m->word, 0, __ATOMIC_RELAXED); }
+static inline void kmem_mutex_init(struct kmem_mutex *m)
+{
+    __atomic_store_n(&m->word, 0, __ATOMIC_RELAXED);
+}
 
 static inline bool kmem_spin_trylock(struct kmem_spin *s)
 {
@@ -75,8 +84,14 @@ static inline void kmem_spin_lock(struct kmem_spin *s)
         kmem_spin_lock_slow(s);
 }
 
-static inline void kmem_spin_unlock(struct kmem_spin *s) { __atomic_store_n(&s->word, 0, __ATOMIC_RELEASE); }
+static inline void kmem_spin_unlock(struct kmem_spin *s)
+{
+    __atomic_store_n(&s->word, 0, __ATOMIC_RELEASE);
+}
 
-static inline void kmem_spin_init(struct kmem_spin *s) { __atomic_store_n(&s->word, 0, __ATOMIC_RELAXED); }
+static inline void kmem_spin_init(struct kmem_spin *s)
+{
+    __atomic_store_n(&s->word, 0, __ATOMIC_RELAXED);
+}
 
 #endif /* KMEM_LOCK_H */

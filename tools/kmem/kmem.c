@@ -61,10 +61,23 @@ static bool parse_size(const char *text, size_t *out)
     if (errno || end == text)
         return false;
     switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        v <<= 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        v <<= 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        v <<= 30;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end == 'B' || *end == 'b')
         end++;
@@ -123,7 +136,8 @@ static void print_map(const struct snapshot *s, unsigned long origin, unsigned i
             bool upper = (b->pfn >> b->order) & 1;
             if (b->pfn == want_pfn && b->order == want_order)
                 half_name(name, sizeof name, level, upper);
-            else if (want_order < top_order && (b->pfn ^ (want_pfn & ~((1UL << b->order) - 1))) == (1UL << b->order))
+            else if (want_order < top_order &&
+                     (b->pfn ^ (want_pfn & ~((1UL << b->order) - 1))) == (1UL << b->order))
                 half_name(name, sizeof name, level, upper);
         }
         line[n++] = '|';
@@ -196,7 +210,8 @@ static int demo(size_t mem, size_t request)
     if (top == (unsigned)order) {
         printf("  A free block of order %d exists: it is taken whole, nothing is split.\n", order);
     } else {
-        printf("  No free block of order %d, so the smallest larger block (order %u, pfn %lu) is split\n"
+        printf("  No free block of order %d, so the smallest larger block (order %u, pfn %lu) is "
+               "split\n"
                "  into two buddies, keeping the lower half, until a block has the right size:\n",
                order, top, source->pfn);
         char lower[8], upper[8], parent[32] = "";
@@ -258,7 +273,8 @@ static int demo(size_t mem, size_t request)
         free_pages_exact(exact, request);
     }
     int violations = kmem_page_check();
-    printf("\nInvariant check: %s.\n", violations ? "VIOLATIONS (see above)" : "all invariants hold");
+    printf("\nInvariant check: %s.\n",
+           violations ? "VIOLATIONS (see above)" : "all invariants hold");
     kmem_exit();
     return violations ? 1 : 0;
 }
@@ -280,9 +296,10 @@ static int buddyinfo(size_t mem)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: kmem demo [--mem SIZE] [--request SIZE]   the book's buddy example\n"
-                 "       kmem buddyinfo [--mem SIZE]                 /proc/buddyinfo of a new machine\n"
-                 "SIZE: bytes, or with K, M or G (256K, 64M). Defaults: --mem 256K --request 21K\n");
+    fprintf(out,
+            "usage: kmem demo [--mem SIZE] [--request SIZE]   the book's buddy example\n"
+            "       kmem buddyinfo [--mem SIZE]                 /proc/buddyinfo of a new machine\n"
+            "SIZE: bytes, or with K, M or G (256K, 64M). Defaults: --mem 256K --request 21K\n");
 }
 
 int main(int argc, char **argv)
@@ -293,7 +310,9 @@ int main(int argc, char **argv)
     }
     size_t mem = 256 << 10, request = 21 << 10;
     for (int i = 2; i < argc; i += 2) {
-        size_t *target = !strcmp(argv[i], "--mem") ? &mem : !strcmp(argv[i], "--request") ? &request : NULL;
+        size_t *target = !strcmp(argv[i], "--mem")       ? &mem
+                         : !strcmp(argv[i], "--request") ? &request
+                                                         : NULL;
         if (!target || i + 1 >= argc || !parse_size(argv[i + 1], target)) {
             fprintf(stderr, "kmem: bad argument '%s'\n", argv[i]);
             usage(stderr);

@@ -12,9 +12,9 @@
 #define KMEM_NR_CPUS 8
 #endif
 
-#define KMEM_PERCPU_DEFINE(type, name) type name[KMEM_NR_CPUS]
+#define KMEM_PERCPU_DEFINE(type, name)  type name[KMEM_NR_CPUS]
 #define KMEM_PERCPU_DECLARE(type, name) extern type name[KMEM_NR_CPUS]
-#define KMEM_THIS_CPU_PTR(name) (&(name)[kmem_pl_cpu_id()])
-#define KMEM_PL_THREADS 0
+#define KMEM_THIS_CPU_PTR(name)         (&(name)[kmem_pl_cpu_id()])
+#define KMEM_PL_THREADS                 0
 
 #endif /* KMEM_PL_H */

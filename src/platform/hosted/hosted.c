@@ -57,9 +57,15 @@ void kmem_pl_lock_wait(int *word, int value)
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
 }
 
-void kmem_pl_lock_wake(int *word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+void kmem_pl_lock_wake(int *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
-void kmem_pl_yield(void) { sched_yield(); }
+void kmem_pl_yield(void)
+{
+    sched_yield();
+}
 
 unsigned int kmem_pl_cpu_id(void)
 {
@@ -71,9 +77,15 @@ static pthread_key_t cpu_key;
 static pthread_once_t cpu_key_once = PTHREAD_ONCE_INIT;
 static bool cpu_key_ok;
 
-static void cpu_key_destructor(void *cpu) { kmem_cpu_detach(cpu); }
+static void cpu_key_destructor(void *cpu)
+{
+    kmem_cpu_detach(cpu);
+}
 
-static void cpu_key_create(void) { cpu_key_ok = pthread_key_create(&cpu_key, cpu_key_destructor) == 0; }
+static void cpu_key_create(void)
+{
+    cpu_key_ok = pthread_key_create(&cpu_key, cpu_key_destructor) == 0;
+}
 
 void kmem_pl_cpu_attach(struct kmem_cpu *cpu)
 {
@@ -87,10 +99,10 @@ void kmem_pl_cpu_attach(struct kmem_cpu *cpu)
 static pthread_mutex_t machine_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct {
-    int fd;              /* the memfd: physical memory */
-    char *direct;        /* its direct map */
-    size_t size;         /* bytes of physical memory */
-    void *memmap;        /* struct page array */
+    int fd;       /* the memfd: physical memory */
+    char *direct; /* its direct map */
+    size_t size;  /* bytes of physical memory */
+    void *memmap; /* struct page array */
     size_t memmap_bytes;
 } machine = {.fd = -1};
 
@@ -101,7 +113,8 @@ static void *map_aligned(int fd, size_t size)
     char *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED)
         return NULL;
-    uintptr_t aligned = ((uintptr_t)res + DIRECT_MAP_ALIGN - 1) & ~(uintptr_t)(DIRECT_MAP_ALIGN - 1);
+    uintptr_t aligned =
+        ((uintptr_t)res + DIRECT_MAP_ALIGN - 1) & ~(uintptr_t)(DIRECT_MAP_ALIGN - 1);
     char *at = (char *)aligned;
     if (mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
         munmap(res, span);

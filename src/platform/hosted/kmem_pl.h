@@ -14,9 +14,9 @@
 #define KMEM_TLS_MODEL "initial-exec"
 #endif
 #define KMEM_PERCPU_DEFINE(type, name) __thread type name __attribute__((tls_model(KMEM_TLS_MODEL)))
-#define KMEM_PERCPU_DECLARE(type, name) \
+#define KMEM_PERCPU_DECLARE(type, name)                                                            \
     extern __thread type name __attribute__((tls_model(KMEM_TLS_MODEL)))
 #define KMEM_THIS_CPU_PTR(name) (&(name))
-#define KMEM_PL_THREADS 1 /* areas come and go with threads */
+#define KMEM_PL_THREADS         1 /* areas come and go with threads */
 
 #endif /* KMEM_PL_H */

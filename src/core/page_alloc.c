@@ -69,7 +69,7 @@ static KMEM_NOINLINE struct page *alloc_pages_slow(gfp_t gfp, unsigned int order
 
 struct page *alloc_pages(gfp_t gfp, unsigned int order)
 {
-    if (likely(order <= MAX_PAGE_ORDER && !(gfp & (__GFP_DMA | __GFP_ZERO)))) {
+    if (likely(order <= PCP_MAX_ORDER && !(gfp & (__GFP_DMA | __GFP_ZERO)))) {
         struct kmem_cpu *cpu = kmem_this_cpu();
         if (likely(kmem_spin_trylock(&cpu->cpu_lock))) {
             struct pcp_list *list = cpu_list(cpu, kmem_kernel_zone, order);
@@ -157,7 +157,8 @@ static KMEM_NOINLINE void free_pages_slow(struct page *page, unsigned int order,
 /* The common fast path of __free_pages and free_pages. */
 static KMEM_ALWAYS_INLINE bool free_pages_fast(struct page *page, unsigned int order)
 {
-    if (likely(pf_page_valid(page) && page_head_word(page) == PAGE_HEAD_WORD(PS_ALLOC, order))) {
+    if (likely(order <= PCP_MAX_ORDER && pf_page_valid(page) &&
+               page_head_word(page) == PAGE_HEAD_WORD(PS_ALLOC, order))) {
         struct kmem_cpu *cpu = kmem_this_cpu();
         if (likely(kmem_spin_trylock(&cpu->cpu_lock))) {
             struct pcp_list *list = cpu_list(cpu, page->pg_zone, order);

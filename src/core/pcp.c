@@ -20,7 +20,7 @@
  * Invariants (checked by kmem_page_check):
  *   C1. Every block on a list of (zone z, order n) has its head in PS_PCP with
  *       pg_order n and pg_zone z; pl_count counts the chain exactly.
- *   C2. pl_count <= pl_high, except transiently inside a CPU lock.
+ *   C2. pl_count <= pl_high outside a CPU lock.
  *   C3. An area is on the registry if and only if it is CPU_ATTACHED; a
  *       detached or dead area holds no block.
  *
@@ -77,7 +77,7 @@ static void drain_list(struct zone *z, struct pcp_list *list, unsigned int order
 static void drain_cpu_locked(struct kmem_cpu *cpu)
 {
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
-        for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+        for (unsigned int o = 0; o < PCP_NR_ORDERS; o++)
             drain_list(&kmem_zones[zi], cpu_list(cpu, zi, o), o, ~0u);
 }
 
@@ -90,11 +90,11 @@ static KMEM_NOINLINE bool cpu_attach(struct kmem_cpu *cpu)
     if (cpu->cpu_state == CPU_DETACHED && kmem_frames.fr_up) {
         for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++) {
             unsigned int high = kmem_zones[zi].z_pcp_high;
-            for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++) {
+            for (unsigned int o = 0; o < PCP_NR_ORDERS; o++) {
                 struct pcp_list *list = cpu_list(cpu, zi, o);
                 list->pl_head = NULL;
                 list->pl_count = 0;
-                list->pl_high = high && o <= PCP_MAX_ORDER ? (high >> o ? high >> o : 1) : 0;
+                list->pl_high = high ? (high >> o ? high >> o : 1) : 0;
             }
         }
         list_add(&cpu->cpu_link, &registry);
@@ -203,8 +203,8 @@ void kmem_cpu_detach(struct kmem_cpu *cpu)
         list_del(&cpu->cpu_link);
     }
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
-        for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
-            cpu_list(cpu, zi, o)->pl_high = 0;
+        for (unsigned int o = 0; o < PCP_NR_ORDERS; o++)
+            *cpu_list(cpu, zi, o) = (struct pcp_list){NULL, 0, 0};
     cpu->cpu_state = CPU_DEAD;
     kmem_spin_unlock(&cpu->cpu_lock);
     kmem_mutex_unlock(&registry_lock);
@@ -232,7 +232,7 @@ void pcp_visit_locked(pcp_visit_fn fn, void *arg)
     list_for_each (pos, &registry) {
         struct kmem_cpu *cpu = list_entry(pos, struct kmem_cpu, cpu_link);
         for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
-            for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+            for (unsigned int o = 0; o < PCP_NR_ORDERS; o++)
                 fn(arg, zi, o, cpu_list(cpu, zi, o));
     }
 }

@@ -33,11 +33,9 @@ struct kmem_cpu {
     struct kmem_spin cpu_lock; /* the owner's fast path try-locks it; a drain
                                   from another CPU takes it */
     unsigned int cpu_state;    /* enum cpu_state, under cpu_lock and registry */
-    struct pcp_list cpu_lists[NR_PAGE_ORDERS][KMEM_NR_ZONES]; /* [order][zone]:
-                               the fast paths index it with one lea. Orders
-                               above PCP_MAX_ORDER stay empty with pl_high 0,
-                               so a free needs no order test */
-    struct list_head cpu_link;                                /* on the registry while attached */
+    struct pcp_list cpu_lists[PCP_NR_ORDERS][KMEM_NR_ZONES]; /* [order][zone]:
+                                                 the fast paths index it with one lea */
+    struct list_head cpu_link;                               /* on the registry while attached */
 } KMEM_CACHE_ALIGNED;
 
 KMEM_PERCPU_DECLARE(struct kmem_cpu, kmem_cpu_area) KMEM_HIDDEN;

@@ -74,8 +74,13 @@ static inline void kmem_mutex_init(struct kmem_mutex *m)
 
 static inline bool kmem_spin_trylock(struct kmem_spin *s)
 {
-    /* fetch_or of bit 0 compiles to one "lock bts" and a carry test. */
+#if defined(__GNUC__) && !defined(__clang__)
+    /* GCC compiles fetch_or of bit 0 to one "lock bts" and a carry test. */
     return !(__atomic_fetch_or(&s->word, 1, __ATOMIC_ACQUIRE) & 1);
+#else
+    /* Clang makes a cmpxchg loop of that fetch_or; an exchange is one xchg. */
+    return __atomic_exchange_n(&s->word, 1, __ATOMIC_ACQUIRE) == 0;
+#endif
 }
 
 static inline void kmem_spin_lock(struct kmem_spin *s)

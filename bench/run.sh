@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/run.sh - THE benchmark command of kmem's page allocator.
+#
+#   bench/run.sh    (from any directory; about 2 minutes on 2 cores, plus up
+#                    to 1 while it waits for a quiet machine)
+#
+# 1. Installs what is missing (checked with dpkg -s; apt-get needs root):
+#    valgrind libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev.
+# 2. Configures and builds a Release build (-O2 -DNDEBUG) in build-bench/.
+# 3. Times three workloads (bench/bench_pages.c: pair0, batch0, mixed0-8) on
+#    1 and 2 threads for kmem (alloc_pages/__free_pages) and, with the same
+#    loops on malloc/free of 4096 << order bytes, for glibc, jemalloc,
+#    mimalloc and tcmalloc (each by LD_PRELOAD; "/aligned" rows use
+#    aligned_alloc(4096, size)). Rounds are interleaved: every round runs every
+#    allocator once per cell, in a rotated order, so drift hits all alike.
+#    One op = one pair (one allocation + one free).
+# 4. Counts instructions per op with valgrind --tool=callgrind
+#    --toggle-collect=bench_cg_region (one thread, steady state after warmup).
+# 5. Prints a markdown table (median ns/op and Mops/s, min-max spread, ratios
+#    to kmem and to glibc malloc, instructions/op, 2-thread scaling) to stdout
+#    and to build-bench/results.md. Raw lines: build-bench/samples.tsv.
+#
+# Knobs (environment): BENCH_ROUNDS (8), BENCH_REPS per run (2), BENCH_MS per
+# repetition (60), BENCH_WARMUP_MS (20), BENCH_CG_N ops under callgrind
+# (200000), BENCH_MEM_MIB kmem's machine (1024), CC (cc), BENCH_BUILD
+# (build-bench), BENCH_WAIT_IDLE seconds to wait for a quiet machine before
+# timing (60). Timing is reported, never asserted.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BENCH_BUILD:-$root/build-bench}
+rounds=${BENCH_ROUNDS:-8}
+reps=${BENCH_REPS:-2}
+ms=${BENCH_MS:-60}
+warmup_ms=${BENCH_WARMUP_MS:-20}
+cg_n=${BENCH_CG_N:-200000}
+mem_mib=${BENCH_MEM_MIB:-1024}
+started=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# ---- 1. packages -------------------------------------------------------------
+packages=(valgrind libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+        say "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    else
+        say "missing ${missing[*]} and not root: those peers / callgrind are skipped"
+    fi
+fi
+
+# The shared object a -dev package's lib<name>.so points to ("" if absent).
+find_lib() { # dev-package lib-name
+    local f
+    f=$(dpkg -L "$1" 2>/dev/null | grep -E "/$2\.so$" | head -n1 || true)
+    if [[ -n $f ]]; then readlink -f "$f"; fi
+}
+peers=(jemalloc mimalloc tcmalloc)
+declare -A peer_lib=(
+    [jemalloc]=$(find_lib libjemalloc-dev libjemalloc)
+    [mimalloc]=$(find_lib libmimalloc-dev libmimalloc)
+    [tcmalloc]=$(find_lib libgoogle-perftools-dev libtcmalloc_minimal)
+)
+
+# ---- 2. build ------------------------------------------------------------------
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+[[ -f $build/CMakeCache.txt ]] && generator=() # keep the generator it has
+cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DKMEM_BUILD_BENCH=ON \
+    -DKMEM_BUILD_TESTS=OFF -DKMEM_BUILD_TOOLS=OFF -DKMEM_ASAN=OFF -DKMEM_TSAN=OFF >&2
+cmake --build "$build" --target bench_pages >&2
+bin=$build/bench/bench_pages
+
+# ---- 3. timed runs -------------------------------------------------------------
+# Busy and total CPU ticks of the whole machine, from /proc/stat.
+cpu_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+# CPU seconds used by this script's finished children, from bash's times
+# builtin run in this shell (in a subshell it would count only its own).
+children_cpu() { awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$out"; }
+
+# Other sessions on a shared machine distort timings (above all on 2 threads):
+# wait up to BENCH_WAIT_IDLE seconds for a 2-second window with 90% idle CPUs.
+idle_wait=${BENCH_WAIT_IDLE:-60}
+quiet=no
+for ((waited = 0; waited < idle_wait; waited += 2)); do
+    read -r b0 t0 < <(cpu_ticks)
+    sleep 2
+    read -r b1 t1 < <(cpu_ticks)
+    if (((b1 - b0) * 10 <= (t1 - t0))); then
+        quiet=yes
+        break
+    fi
+done
+[[ $quiet == yes ]] || say "the machine is busy: timings will show it (see CPU % and 'other load')"
+read -r busy0 _ < <(cpu_ticks)
+times >"$out"
+self0=$(children_cpu)
+wall0=$(date +%s.%N)
+# label:kind:preload
+configs=("kmem:kmem:" "glibc:malloc:" "glibc/aligned:aligned:")
+for peer in "${peers[@]}"; do
+    lib=${peer_lib[$peer]}
+    if [[ -n $lib ]]; then
+        configs+=("$peer:malloc:$lib" "$peer/aligned:aligned:$lib")
+    else
+        say "$peer not found: skipped"
+    fi
+done
+
+samples=$build/samples.tsv
+log=$build/bench.log
+: >"$samples"
+: >"$log"
+
+run_one() { # label kind preload args...
+    local label=$1 kind=$2 preload=$3
+    shift 3
+    local rc=0
+    if [[ -n $preload ]]; then
+        LD_PRELOAD=$preload "$bin" "$@" --alloc "$kind" --label "$label" >"$out" 2>>"$log" || rc=$?
+    else
+        env -u LD_PRELOAD "$bin" "$@" --alloc "$kind" --label "$label" >"$out" 2>>"$log" || rc=$?
+    fi
+    return $rc
+}
+
+nconf=${#configs[@]}
+for ((round = 0; round < rounds; round++)); do
+    say "round $((round + 1))/$rounds"
+    for wl in pair0 batch0 mixed0-8; do
+        for threads in 1 2; do
+            for ((i = 0; i < nconf; i++)); do
+                IFS=: read -r label kind preload <<<"${configs[$(((i + round) % nconf))]}"
+                if run_one "$label" "$kind" "$preload" run --workload "$wl" --threads "$threads" \
+                    --reps "$reps" --ms "$ms" --warmup-ms "$warmup_ms" --mem-mib "$mem_mib"; then
+                    cat "$out" >>"$samples"
+                else
+                    rc=$?
+                    printf 'fail\t%s\t%s\t%s\texit %s\n' "$wl" "$threads" "$label" "$rc" >>"$samples"
+                    say "FAILED (exit $rc): $label $wl $threads thread(s); see $log"
+                fi
+            done
+        done
+    done
+done
+
+read -r busy1 _ < <(cpu_ticks)
+times >"$out"
+self1=$(children_cpu)
+wall1=$(date +%s.%N)
+hz=$(getconf CLK_TCK)
+# CPUs' worth of work done by other processes during the timed runs.
+other_load=$(awk -v b="$((busy1 - busy0))" -v hz="$hz" -v s0="$self0" -v s1="$self1" \
+    -v w0="$wall0" -v w1="$wall1" 'BEGIN { o = (b / hz - (s1 - s0)) / (w1 - w0); printf "%.2f", o < 0 ? 0 : o }')
+
+# ---- 4. instructions per op ----------------------------------------------------
+cgdir=$build/callgrind
+mkdir -p "$cgdir"
+breakdown=""
+if command -v valgrind >/dev/null; then
+    say "callgrind"
+    for conf in "${configs[@]}"; do
+        IFS=: read -r label kind preload <<<"$conf"
+        for wl in pair0 batch0 mixed0-8; do
+            file=$cgdir/${label//\//-}.$wl.out
+            rc=0
+            if [[ -n $preload ]]; then
+                LD_PRELOAD=$preload valgrind --tool=callgrind --toggle-collect=bench_cg_region \
+                    --callgrind-out-file="$file" "$bin" callgrind --alloc "$kind" \
+                    --workload "$wl" --n "$cg_n" --mem-mib "$mem_mib" >"$file.ops" 2>>"$log" || rc=$?
+            else
+                env -u LD_PRELOAD valgrind --tool=callgrind --toggle-collect=bench_cg_region \
+                    --callgrind-out-file="$file" "$bin" callgrind --alloc "$kind" \
+                    --workload "$wl" --n "$cg_n" --mem-mib "$mem_mib" >"$file.ops" 2>>"$log" || rc=$?
+            fi
+            ops=$(awk '$1 == "ops" { print $2 }' "$file.ops")
+            ir=$(awk '$1 == "totals:" || $1 == "summary:" { print $2; exit }' "$file" 2>/dev/null || true)
+            if [[ $rc -eq 0 && -n $ops && -n $ir ]]; then
+                awk -v wl="$wl" -v l="$label" -v ir="$ir" -v ops="$ops" \
+                    'BEGIN { printf "instr\t%s\t%s\t%.2f\n", wl, l, ir / ops }' >>"$samples"
+            else
+                say "callgrind FAILED: $label $wl (exit $rc)"
+            fi
+        done
+    done
+    # Where kmem's order-0 pair goes: inclusive Ir per pair of each function.
+    kfile=$cgdir/kmem.pair0.out
+    if [[ -f $kfile ]] && command -v callgrind_annotate >/dev/null; then
+        ops=$(awk '$1 == "ops" { print $2 }' "$kfile.ops")
+        # "Ir (pct) file:function [object]" lines: self cost, then inclusive.
+        fn_costs() {
+            callgrind_annotate --threshold=100 --inclusive="$1" "$kfile" 2>/dev/null |
+                awk '/^ *[0-9][0-9,]* \(/ && !/PROGRAM TOTALS/ {
+                    ir = $1; gsub(",", "", ir)
+                    line = $0; sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, "", line)
+                    split(line, f, " "); name = f[1]; sub(/^.*:/, "", name)
+                    print name "\t" ir }'
+        }
+        breakdown=$(awk -F'\t' -v ops="$ops" '
+            FNR == NR { self[$1] = $2; next }
+            ($1 in self) && $2 > 0 { printf "| %s | %.2f | %.2f |\n", $1, $2 / ops, self[$1] / ops }
+            ' <(fn_costs no) <(fn_costs yes))
+    fi
+else
+    say "valgrind not found: no instruction counts"
+fi
+
+# ---- 5. report -----------------------------------------------------------------
+results=$build/results.md
+compiler=$(awk -F= '$1 == "CMAKE_C_COMPILER:FILEPATH" { print $2 }' "$build/CMakeCache.txt")
+{
+    echo "Command: \`bench/run.sh\` (rounds $rounds, $reps x ${ms} ms per run, warmup ${warmup_ms} ms," \
+        "kmem machine ${mem_mib} MiB, callgrind $cg_n ops)"
+    echo
+    echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')," \
+        "Linux $(uname -r); $("$compiler" --version | head -n1)"
+    echo
+    echo "Load average (1, 5, 15 min) at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg)." \
+        "Quiet (90% idle) window found before timing: $quiet. Other load during the timed runs:" \
+        "$other_load of $(nproc) CPUs busy with other processes."
+    echo
+    echo "Tree: $(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
+    echo
+    echo "Peers:"
+    echo
+    echo "- glibc $(ldd --version | head -n1 | awk '{print $NF}')"
+    for peer in "${peers[@]}"; do
+        lib=${peer_lib[$peer]}
+        [[ -n $lib ]] || continue
+        pkg=$(dpkg -S "$lib" 2>/dev/null | head -n1 | cut -d: -f1 || true)
+        ver=""
+        if [[ -n $pkg ]]; then ver=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || true); fi
+        echo "- $peer $ver ($lib)"
+    done
+    echo
+    echo "One op = one pair (an allocation and a free). ns/op: per thread (median);"
+    echo "Mops/s: pairs per microsecond, all threads together (median; spread min-max over"
+    echo "$((rounds * reps)) samples). x kmem, x glibc: throughput relative to kmem, to glibc malloc."
+    echo "CPU %: the share of the timed interval the benchmark threads were on a CPU (median;"
+    echo "below 100: they slept in a lock or were preempted, e.g. by another process)."
+    echo "instr/op: callgrind, one thread, steady state."
+    echo
+    "$bin" report "$samples"
+    if [[ -n $breakdown ]]; then
+        echo
+        echo "kmem pair0 under callgrind: instructions per pair by function (inclusive: with"
+        echo "callees; self: its own instructions; the loop's self cost includes the two calls,"
+        echo "their arguments, the NULL check and the loop counter):"
+        echo
+        echo "| function | inclusive Ir/pair | self Ir/pair |"
+        echo "|---|---:|---:|"
+        echo "$breakdown"
+    fi
+    echo
+    echo "Total time: $(($(date +%s) - started)) s"
+} >"$results"
+cat "$results"

@@ -30,6 +30,16 @@ static void buddyinfo(char *buf, size_t len)
         fprintf(stderr, "buddyinfo truncated (%zu bytes)\n", n);
 }
 
+/* Everything was freed: after a drain the zones must read as they did at
+ * the start (fully coalesced). A macro, so a failure names the caller's line. */
+#define CHECK_BACK_TO(initial)                                                                     \
+    do {                                                                                           \
+        char back_[512];                                                                           \
+        drain_all_pages();                                                                         \
+        buddyinfo(back_, sizeof back_);                                                            \
+        CHECK_STR_EQ(back_, initial);                                                              \
+    } while (0)
+
 static unsigned long total(unsigned long (*field)(const struct kmem_zone_info *))
 {
     unsigned long sum = 0;
@@ -146,7 +156,7 @@ static void free_all(struct handout *h, unsigned int order)
 static void exhaust_order0(size_t mem_size, unsigned long expect_pages, const char *expect_text)
 {
     REQUIRE(machine_up(mem_size) == 0);
-    char initial[512], now[512];
+    char initial[512];
     buddyinfo(initial, sizeof initial);
     CHECK_STR_EQ(initial, expect_text);
     unsigned long managed = total(f_managed);
@@ -173,9 +183,7 @@ static void exhaust_order0(size_t mem_size, unsigned long expect_pages, const ch
         CHECK_EQ(*(unsigned long *)page_address(pfn_to_page(h.pfns[i])), h.pfns[i] * 2654435761UL);
 
     free_all(&h, 0);
-    drain_all_pages();
-    buddyinfo(now, sizeof now);
-    CHECK_STR_EQ(now, initial);
+    CHECK_BACK_TO(initial);
     CHECK_EQ(total(f_free), managed);
     CHECK_EQ(kmem_page_check(), 0);
 
@@ -185,9 +193,7 @@ static void exhaust_order0(size_t mem_size, unsigned long expect_pages, const ch
     CHECK_EQ(h.dupes, 0);
     CHECK_EQ(kmem_page_check(), 0);
     free_all(&h, 0);
-    drain_all_pages();
-    buddyinfo(now, sizeof now);
-    CHECK_STR_EQ(now, initial);
+    CHECK_BACK_TO(initial);
     handout_fini(&h);
     kmem_exit();
 }
@@ -224,7 +230,7 @@ TEST(exhaust_order0_odd)
 TEST(exhaust_order10)
 {
     REQUIRE(kmem_init(NULL) == 0);
-    char initial[512], now[512];
+    char initial[512];
     buddyinfo(initial, sizeof initial);
     struct handout h;
     handout_init(&h, 16384);
@@ -237,9 +243,7 @@ TEST(exhaust_order10)
     check_nothing_left();
     CHECK_EQ(kmem_page_check(), 0);
     free_all(&h, MAX_PAGE_ORDER);
-    drain_all_pages();
-    buddyinfo(now, sizeof now);
-    CHECK_STR_EQ(now, initial);
+    CHECK_BACK_TO(initial);
 
     /* Every order in turn, each to exhaustion. */
     for (unsigned int o = 0; o <= MAX_PAGE_ORDER; o++) {
@@ -249,9 +253,7 @@ TEST(exhaust_order10)
         check_nothing_left();
         CHECK_EQ(kmem_page_check(), 0);
         free_all(&h, o);
-        drain_all_pages();
-        buddyinfo(now, sizeof now);
-        CHECK_STR_EQ(now, initial);
+        CHECK_BACK_TO(initial);
     }
     handout_fini(&h);
     kmem_exit();
@@ -262,7 +264,7 @@ TEST(exhaust_order10)
 TEST(oom_large_order_while_fragmented)
 {
     REQUIRE(kmem_init(NULL) == 0);
-    char initial[512], now[512];
+    char initial[512];
     buddyinfo(initial, sizeof initial);
     struct handout h;
     handout_init(&h, 16384);
@@ -325,9 +327,7 @@ TEST(oom_large_order_while_fragmented)
     for (unsigned long pfn = 0; pfn < 16384; pfn++)
         if (held[pfn])
             __free_page(pfn_to_page(pfn));
-    drain_all_pages();
-    buddyinfo(now, sizeof now);
-    CHECK_STR_EQ(now, initial);
+    CHECK_BACK_TO(initial);
     CHECK_EQ(kmem_page_check(), 0);
     handout_fini(&h);
     kmem_exit();
@@ -338,7 +338,7 @@ TEST(oom_large_order_while_fragmented)
 TEST(oom_order10_one_page_per_block)
 {
     REQUIRE(kmem_init(NULL) == 0);
-    char initial[512], now[512];
+    char initial[512];
     buddyinfo(initial, sizeof initial);
     struct handout h;
     handout_init(&h, 16384);
@@ -357,9 +357,7 @@ TEST(oom_order10_one_page_per_block)
     __free_pages(half, 9);
     for (unsigned long pfn = 513; pfn < 16384; pfn += 1024)
         __free_page(pfn_to_page(pfn));
-    drain_all_pages();
-    buddyinfo(now, sizeof now);
-    CHECK_STR_EQ(now, initial);
+    CHECK_BACK_TO(initial);
     /* Now it does. */
     struct page *big = alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER);
     CHECK(big != NULL);
@@ -429,7 +427,7 @@ static void holder_stop(struct holder *hd, pthread_t t)
 TEST(exhaust_with_pages_on_other_threads_lists)
 {
     REQUIRE(kmem_init(NULL) == 0);
-    char initial[512], now[512];
+    char initial[512];
     buddyinfo(initial, sizeof initial);
     struct holder hd;
     pthread_t t;
@@ -496,9 +494,7 @@ TEST(exhaust_with_pages_on_other_threads_lists)
     CHECK_EQ(got, 16);
     free_all(&h, MAX_PAGE_ORDER);
 
-    drain_all_pages();
-    buddyinfo(now, sizeof now);
-    CHECK_STR_EQ(now, initial);
+    CHECK_BACK_TO(initial);
     CHECK_EQ(kmem_page_check(), 0);
     handout_fini(&h);
     kmem_exit();

@@ -11,6 +11,7 @@
 #include <kmem/info.h>
 #include <kmem/init.h>
 #include <kmem/page.h>
+#include <kmem/slab.h>
 #include <kmem/types.h>
 
 #endif /* KMEM_H */

@@ -18,6 +18,12 @@ extern "C" {
  * text needs and writes at most len bytes, NUL included. */
 KMEM_API size_t kmem_buddyinfo(char *buf, size_t len);
 
+/* The text of /proc/slabinfo, version 2.1: a header, then one line per cache
+ * ("name active_objs num_objs objsize objperslab pagesperslab : tunables
+ * limit batchcount sharedfactor : slabdata active_slabs num_slabs
+ * sharedavail"). snprintf semantics, as kmem_buddyinfo. */
+KMEM_API size_t kmem_slabinfo(char *buf, size_t len);
+
 enum kmem_zone_type { KMEM_ZONE_DMA, KMEM_ZONE_NORMAL, KMEM_NR_ZONES };
 
 struct kmem_zone_info {

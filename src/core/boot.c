@@ -13,6 +13,7 @@
 
 #include "../internal/report.h"
 #include "pcp.h"
+#include "slab.h"
 
 enum { ERR_INVAL = 22, ERR_BUSY = 16 };
 
@@ -105,6 +106,7 @@ int kmem_boot(const struct kmem_machine_desc *desc)
     kmem_kernel_zone =
         zone_populated(&kmem_zones[KMEM_ZONE_NORMAL]) ? KMEM_ZONE_NORMAL : KMEM_ZONE_DMA;
     __atomic_store_n(&kmem_frames.fr_up, true, __ATOMIC_RELEASE);
+    kmem_slab_boot();
     return 0;
 }
 
@@ -112,6 +114,7 @@ void kmem_shutdown(void)
 {
     if (!kmem_frames.fr_up)
         return;
+    kmem_slab_shutdown();
     drain_all_pages();
     pcp_reset_all();
     __atomic_store_n(&kmem_frames.fr_up, false, __ATOMIC_RELEASE);

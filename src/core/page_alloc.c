@@ -131,6 +131,11 @@ static void free_diagnose(const struct page *page, unsigned int order, const cha
                    "%s(%p, order %u) called from %p: pfn %#lx (phys %#llx) is reserved memory, "
                    "never handed out",
                    fn, arg, order, caller, pfn, phys);
+    case PS_SLAB:
+        kmem_error(KMERR_INVALID_FREE,
+                   "%s(%p, order %u) called from %p: block at pfn %#lx (phys %#llx) is a slab "
+                   "of a kmem_cache, not a block of pages",
+                   fn, arg, order, caller, pfn, phys);
     case PS_ALLOC:
         if (page->pg_order != order || order > MAX_PAGE_ORDER)
             kmem_error(KMERR_WRONG_ORDER,

@@ -112,7 +112,7 @@ static void check_pcp_list(void *arg, unsigned int zi, unsigned int order,
  * whole block is tail pages of this zone (P1, P2), and the sums add up (B3). */
 static void check_memmap(struct check *c, const struct zone *z, unsigned int zi)
 {
-    unsigned long nr[5] = {0}, pcp_heads = 0;
+    unsigned long nr[PS_SLAB + 1] = {0}, pcp_heads = 0;
     unsigned long pfn = z->z_start_pfn;
     while (pfn < z->z_end_pfn) {
         const struct page *page = pf_pfn_to_page(pfn);
@@ -124,7 +124,7 @@ static void check_memmap(struct check *c, const struct zone *z, unsigned int zi)
             pfn++;
             continue;
         }
-        if (state == PS_TAIL || state > PS_ALLOC) {
+        if (state == PS_TAIL || state > PS_SLAB) {
             VIOLATION(c, "zone %s: pfn %#lx in state %u belongs to no block", z->z_name, pfn,
                       state);
             pfn++;
@@ -154,9 +154,10 @@ static void check_memmap(struct check *c, const struct zone *z, unsigned int zi)
     if (nr[PS_PCP] != c->pcp_pages[zi] || pcp_heads != c->pcp_heads[zi])
         VIOLATION(c, "zone %s: %lu pages (%lu blocks) marked per-CPU, lists hold %lu (%lu)",
                   z->z_name, nr[PS_PCP], pcp_heads, c->pcp_pages[zi], c->pcp_heads[zi]);
-    if (nr[PS_FREE] + nr[PS_PCP] + nr[PS_ALLOC] != z->z_managed_pages)
-        VIOLATION(c, "zone %s: free %lu + per-CPU %lu + allocated %lu != managed %lu", z->z_name,
-                  nr[PS_FREE], nr[PS_PCP], nr[PS_ALLOC], z->z_managed_pages);
+    if (nr[PS_FREE] + nr[PS_PCP] + nr[PS_ALLOC] + nr[PS_SLAB] != z->z_managed_pages)
+        VIOLATION(c, "zone %s: free %lu + per-CPU %lu + allocated %lu + slab %lu != managed %lu",
+                  z->z_name, nr[PS_FREE], nr[PS_PCP], nr[PS_ALLOC], nr[PS_SLAB],
+                  z->z_managed_pages);
 }
 
 int kmem_page_check(void)

@@ -36,11 +36,16 @@ enum page_state {
     PS_FREE = 2,     /* head of a free block on its zone's free_area[order] */
     PS_PCP = 3,      /* head of a free block on a per-CPU list */
     PS_ALLOC = 4,    /* head of an allocated block */
+    PS_SLAB = 5,     /* head of an allocated block that is a slab (slab.c);
+                        __free_pages refuses it */
 };
 
-/* Who holds an allocated block (pg_owner); the page allocator itself only
- * hands out PG_OWNER_PAGES. Later layers mark their blocks. */
-enum page_owner { PG_OWNER_PAGES = 0 };
+/* Who holds an allocated block (pg_owner, on every page of the block). */
+enum page_owner {
+    PG_OWNER_PAGES = 0,   /* alloc_pages' caller */
+    PG_OWNER_SLAB = 1,    /* a slab: pg_owner_p0 is its struct slab, p1 its cache */
+    PG_OWNER_KMALLOC = 2, /* a large kmalloc block: pg_order is its order */
+};
 
 struct page {
     union {

@@ -75,6 +75,7 @@ static const enum kmem_block_state state_of[] = {
     [PS_FREE] = KMEM_BLOCK_FREE,
     [PS_PCP] = KMEM_BLOCK_PCP,
     [PS_ALLOC] = KMEM_BLOCK_ALLOCATED,
+    [PS_SLAB] = KMEM_BLOCK_ALLOCATED,
     [PS_RESERVED] = KMEM_BLOCK_RESERVED,
 };
 
@@ -94,7 +95,7 @@ unsigned long kmem_page_walk(kmem_block_fn fn, void *arg)
             const struct page *page = pf_pfn_to_page(pfn);
             unsigned int state = page->pg_state;
             struct kmem_block block = {(enum kmem_zone_type)zi, pfn, 0, KMEM_BLOCK_RESERVED};
-            if (state != PS_RESERVED && state != PS_TAIL && state <= PS_ALLOC) {
+            if (state != PS_RESERVED && state != PS_TAIL && state <= PS_SLAB) {
                 block.order = page->pg_order;
                 block.state = state_of[state];
             }

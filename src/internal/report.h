@@ -16,6 +16,9 @@ enum kmem_error {
     KMERR_BAD_ADDRESS,  /* outside the memory this machine manages */
     KMERR_NOT_UP,       /* called before kmem_init / kmem_boot */
     KMERR_CORRUPTION,   /* an internal structure was found damaged */
+    KMERR_WRONG_CACHE,  /* an object freed to another cache than its own */
+    KMERR_NOT_OBJECT,   /* a pointer that is no object of any slab */
+    KMERR_BAD_CACHE,    /* a cache that cannot be made (SLAB_PANIC) */
 };
 
 /* Write "kmem: <error name>: <formatted details>\n", then panic. */

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmem/slab.h - object caches (Bonwick 1994; Bonwick and Adams 2001) with
+ * Linux's interface: a cache per kind of object, objects kept constructed.
+ */
+#ifndef KMEM_SLAB_H
+#define KMEM_SLAB_H
+
+#include <kmem/gfp.h>
+#include <kmem/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Cache flags (Linux's values). */
+#define SLAB_RED_ZONE      0x00000400u /* guard bytes around objects (debugging) */
+#define SLAB_POISON        0x00000800u /* fill free objects with a pattern (debugging) */
+#define SLAB_HWCACHE_ALIGN 0x00002000u /* align objects on cache lines */
+#define SLAB_STORE_USER    0x00010000u /* remember who allocated and freed (debugging) */
+#define SLAB_PANIC         0x00040000u /* panic if the cache cannot be created */
+
+struct kmem_cache;
+
+/* Create a cache of objects of size bytes, aligned to align (0: the default,
+ * at least 8), constructed by ctor (may be NULL) once when their slab is
+ * built. NULL on failure (a bad argument or no memory), unless SLAB_PANIC. */
+KMEM_API struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
+                                              unsigned int align, slab_flags_t flags,
+                                              void (*ctor)(void *));
+
+/* Bonwick's full form: ctor and dtor receive the cache's private argument;
+ * dtor runs when a slab is freed, once per object; reclaim is called when
+ * memory is short, so that the owner can free objects it caches itself. */
+struct kmem_cache_ops {
+    void (*ctor)(void *obj, void *priv);
+    void (*dtor)(void *obj, void *priv);
+    void (*reclaim)(void *priv);
+    void *priv;
+};
+KMEM_API struct kmem_cache *kmem_cache_create_ops(const char *name, unsigned int size,
+                                                  unsigned int align, slab_flags_t flags,
+                                                  const struct kmem_cache_ops *ops);
+
+/* An object in its constructed state (or, for zalloc, zeroed). NULL when no
+ * memory is left. */
+KMEM_API void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t gfp);
+#define kmem_cache_zalloc(cache, gfp) kmem_cache_alloc((cache), (gfp) | __GFP_ZERO)
+
+/* Return obj, in its constructed state, to its cache. Freeing to another
+ * cache, twice, or a pointer that is no object of this cache panics. */
+KMEM_API void kmem_cache_free(struct kmem_cache *cache, void *obj);
+
+/* Give the cache's empty slabs (and cached magazines) back to the page
+ * allocator. Returns 0 if the cache holds no slab afterwards. */
+KMEM_API int kmem_cache_shrink(struct kmem_cache *cache);
+
+/* Destroy an empty cache. Objects still allocated are reported by name and
+ * count, and their slabs are left alone (never freed under them). */
+KMEM_API void kmem_cache_destroy(struct kmem_cache *cache);
+
+/* What a cache is made of, and how full it is. */
+struct kmem_cache_info {
+    const char *name;
+    unsigned int object_size; /* bytes asked for */
+    unsigned int size;        /* bytes per object with alignment padding */
+    unsigned int align;
+    unsigned int objs_per_slab;
+    unsigned int pages_per_slab;
+    unsigned int waste_per_slab; /* bytes of a slab no object or header uses */
+    unsigned int colours;        /* distinct colour offsets of its slabs */
+    bool offslab;                /* slab headers kept off the slab */
+    unsigned long active_objs;   /* objects allocated */
+    unsigned long total_objs;    /* objects in all slabs */
+    unsigned long slabs, full_slabs, partial_slabs, empty_slabs;
+};
+KMEM_API void kmem_cache_info(struct kmem_cache *cache, struct kmem_cache_info *info);
+
+/* Verify every invariant of the cache (S1-S4 in src/core/slab.c); each
+ * violation is one "kmem: check: ..." line. Returns their number. */
+KMEM_API int kmem_cache_check(struct kmem_cache *cache);
+
+KMEM_API const char *kmem_cache_name(const struct kmem_cache *cache);
+KMEM_API unsigned int kmem_cache_size(const struct kmem_cache *cache); /* object size */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KMEM_SLAB_H */

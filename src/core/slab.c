@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab.c - the slab layer of the object caches (Bonwick, "The Slab
+ * Allocator: An Object-Caching Kernel Memory Allocator", USENIX 1994).
+ *
+ * A cache serves objects of one kind. It gets memory from the buddy system
+ * in slabs: one block of 2^c_order pages, cut into c_objs_per_slab objects.
+ * The order is the smallest that wastes at most 1/8 of the slab (c_waste is
+ * reported per cache). Objects smaller than SLAB_ONSLAB_LIMIT keep the slab
+ * header (struct slab and its free bitmap) at the start of the slab; larger
+ * ones keep it off the slab, in the internal cache "kmem_slab", so that big
+ * objects pack tightly. What a slab cannot use is spent on colouring: each
+ * new slab starts its objects c_colour_step bytes further on (cycling), so
+ * that the same object of different slabs falls on different cache lines.
+ *
+ * Object caching. The constructor runs once per object when its slab is
+ * built, the destructor once per object when the slab is given back; in
+ * between an object keeps whatever state its last user freed it in. Free
+ * objects are the set bits of their slab's bitmap, so the allocator never
+ * writes into a free object, and a double free at this layer is one bit test.
+ *
+ * Slab states: full (no free object), partial, empty (no object in use), one
+ * list each. Allocation takes a partial slab first (to let empty ones go),
+ * then an empty one, then builds a new one. A cache keeps SLAB_KEEP_EMPTY
+ * empty slabs; more go back to the buddy system at once, and
+ * kmem_cache_shrink gives back all of them.
+ *
+ * Every page of a slab's block records its slab and cache (pg_owner_p0,
+ * pg_owner_p1, pg_owner = PG_OWNER_SLAB) and the head is in state PS_SLAB,
+ * so virt_to_page(obj) finds the slab in O(1), and __free_pages of a slab
+ * is refused.
+ *
+ * Invariants (checked by kmem_cache_check, slab_info.c):
+ *   S1. A slab on c_full has sl_inuse == c_objs_per_slab, on c_partial
+ *       0 < sl_inuse < c_objs_per_slab, on c_empty sl_inuse == 0.
+ *   S2. The set bits of sl_free_map are exactly c_objs_per_slab - sl_inuse,
+ *       all below c_objs_per_slab; no word below sl_hint has a set bit.
+ *   S3. c_nr_slabs, c_nr_full, c_nr_empty count the lists; c_inuse is the sum
+ *       of sl_inuse.
+ *   S4. Every page of a slab's block has pg_owner PG_OWNER_SLAB and points at
+ *       the slab and its cache; the head is PS_SLAB with order c_order.
+ *
+ * Lock order: slab_caches_lock -> c_lock. No cache lock is held while the
+ * page allocator runs (building and freeing slabs happens outside c_lock),
+ * so the page allocator may call back into the caches to reclaim memory.
+ */
+#include <kmem/init.h>
+
+#include "../internal/report.h"
+#include "slab.h"
+#include "zone.h"
+
+#define BITS_PER_WORD    (8 * sizeof(unsigned long))
+#define OFFSLAB_MAX_OBJS 256 /* off-slab headers have room for this many */
+
+static struct kmem_mutex slab_caches_lock;
+static struct list_head slab_caches = {&slab_caches, &slab_caches};
+
+/* The two caches the slab layer needs for itself (Bonwick's bootstrap):
+ * caches are objects of kmem_cache_cache, off-slab headers of slab_cache. */
+static struct kmem_cache kmem_cache_cache;
+static struct kmem_cache slab_header_cache;
+
+static inline unsigned int round_up(unsigned int x, unsigned int align)
+{
+    return (x + align - 1) & ~(align - 1);
+}
+
+static inline bool is_power_of_2(unsigned int x)
+{
+    return x && !(x & (x - 1));
+}
+
+static unsigned int header_bytes(unsigned int objs)
+{
+    return (unsigned int)(sizeof(struct slab) +
+                          (objs + BITS_PER_WORD - 1) / BITS_PER_WORD * sizeof(unsigned long));
+}
+
+/* Objects that fit in a slab of `bytes` together with their on-slab header. */
+static unsigned int objs_fitting(const struct kmem_cache *c, unsigned int bytes)
+{
+    unsigned int objs = bytes / c->c_size;
+    if (c->c_offslab)
+        return objs < OFFSLAB_MAX_OBJS ? objs : OFFSLAB_MAX_OBJS;
+    while (objs && round_up(header_bytes(objs), c->c_align) + objs * c->c_size > bytes)
+        objs--;
+    return objs;
+}
+
+/* Choose the slab order: the smallest whose waste is at most 1/8 of the slab;
+ * if none up to SLAB_MAX_ORDER, the one that wastes the least fraction (up to
+ * MAX_PAGE_ORDER for objects larger than a slab of SLAB_MAX_ORDER). */
+static bool cache_geometry(struct kmem_cache *c)
+{
+    unsigned int best = 0, best_objs = 0;
+    unsigned long best_waste = 0;
+    for (unsigned int order = 0; order <= MAX_PAGE_ORDER; order++) {
+        unsigned int bytes = (unsigned int)(PAGE_SIZE << order);
+        unsigned int objs = objs_fitting(c, bytes);
+        if (!objs)
+            continue;
+        unsigned int header = c->c_offslab ? 0 : round_up(header_bytes(objs), c->c_align);
+        unsigned long waste = bytes - header - (unsigned long)objs * c->c_size;
+        /* Compare waste/bytes across orders: waste * other_bytes. */
+        if (!best_objs || waste * (PAGE_SIZE << best) < best_waste * bytes) {
+            best = order;
+            best_objs = objs;
+            best_waste = waste;
+        }
+        if (waste * 8 <= bytes || (order >= SLAB_MAX_ORDER && best_objs))
+            break;
+    }
+    if (!best_objs)
+        return false;
+    c->c_order = best;
+    c->c_objs_per_slab = best_objs;
+    c->c_map_words = (best_objs + BITS_PER_WORD - 1) / BITS_PER_WORD;
+    c->c_header = header_bytes(best_objs);
+    c->c_waste = (unsigned int)best_waste;
+    c->c_colour_step = c->c_align > KMEM_CACHELINE ? c->c_align : KMEM_CACHELINE;
+    c->c_colours = c->c_waste / c->c_colour_step + 1;
+    return true;
+}
+
+/* Linux's calculate_alignment: SLAB_HWCACHE_ALIGN aligns to the cache line,
+ * or to the largest power-of-two fraction of it the object fits in twice. */
+static unsigned int cache_alignment(unsigned int size, unsigned int align, slab_flags_t flags)
+{
+    if (flags & SLAB_HWCACHE_ALIGN) {
+        unsigned int line = KMEM_CACHELINE;
+        while (size <= line / 2 && line > SLAB_MIN_ALIGN)
+            line /= 2;
+        if (line > align)
+            align = line;
+    }
+    return align < SLAB_MIN_ALIGN ? SLAB_MIN_ALIGN : align;
+}
+
+static void cache_init(struct kmem_cache *c, const char *name, unsigned int size,
+                       unsigned int align, slab_flags_t flags)
+{
+    kmem_memset(c, 0, sizeof *c);
+    size_t i = 0;
+    for (; name[i] && i < CACHE_NAME_MAX - 1; i++)
+        c->c_name[i] = name[i];
+    c->c_name[i] = '\0';
+    c->c_object_size = size;
+    c->c_align = cache_alignment(size, align, flags);
+    c->c_size = round_up(size, c->c_align);
+    c->c_flags = flags;
+    c->c_offslab = c->c_size >= SLAB_ONSLAB_LIMIT;
+    kmem_mutex_init(&c->c_lock);
+    list_init(&c->c_full);
+    list_init(&c->c_partial);
+    list_init(&c->c_empty);
+}
+
+/* ---- slabs ---------------------------------------------------------------- */
+
+static void construct(const struct kmem_cache *c, void *obj)
+{
+    if (c->c_ctor)
+        c->c_ctor(obj);
+    else if (c->c_ops.ctor)
+        c->c_ops.ctor(obj, c->c_ops.priv);
+}
+
+/* Mark every page of the block as this slab's (S4), or as plain pages again. */
+static void slab_mark_pages(struct slab *slab, struct kmem_cache *c, bool own)
+{
+    unsigned long pfn = pf_page_to_pfn(slab->sl_page);
+    for (unsigned long i = 0; i < (1UL << c->c_order); i++) {
+        struct page *page = pf_pfn_to_page(pfn + i);
+        page->pg_owner = own ? PG_OWNER_SLAB : PG_OWNER_PAGES;
+        page->pg_owner_p0 = own ? slab : NULL;
+        page->pg_owner_p1 = own ? c : NULL;
+    }
+    page_set_state(slab->sl_page, own ? PS_SLAB : PS_ALLOC);
+}
+
+/* Build a slab: pages, header, colour, constructed objects. No lock held.
+ * Only the header's cache (off-slab) nests: its own headers are on-slab. */
+static struct slab *slab_create(struct kmem_cache *c, gfp_t gfp, unsigned int colour)
+{
+    struct page *page = alloc_pages(gfp & ~(gfp_t)(__GFP_ZERO | __GFP_DMA), c->c_order);
+    if (!page)
+        return NULL;
+    char *base = pf_page_address(page);
+    struct slab *slab;
+    char *objs;
+    if (c->c_offslab) {
+        void *header;
+        if (!kmem_slab_alloc_bulk(&slab_header_cache, gfp, &header, 1)) {
+            __free_pages(page, c->c_order);
+            return NULL;
+        }
+        slab = header;
+        objs = base + colour * c->c_colour_step;
+    } else {
+        slab = (struct slab *)(void *)base;
+        objs = base + round_up(c->c_header, c->c_align) + colour * c->c_colour_step;
+    }
+    slab->sl_cache = c;
+    slab->sl_objs = objs;
+    slab->sl_page = page;
+    slab->sl_inuse = 0;
+    slab->sl_hint = 0;
+    for (unsigned int w = 0; w < c->c_map_words; w++) {
+        unsigned int left = c->c_objs_per_slab - w * (unsigned int)BITS_PER_WORD;
+        slab->sl_free_map[w] = left >= BITS_PER_WORD ? ~0UL : (1UL << left) - 1;
+    }
+    for (unsigned int i = 0; i < c->c_objs_per_slab; i++)
+        construct(c, objs + (size_t)i * c->c_size);
+    slab_mark_pages(slab, c, true);
+    return slab;
+}
+
+/* Give a slab back: destructor on every object, then the pages. No lock held. */
+static void slab_destroy(struct kmem_cache *c, struct slab *slab)
+{
+    if (c->c_ops.dtor)
+        for (unsigned int i = 0; i < c->c_objs_per_slab; i++)
+            c->c_ops.dtor(slab->sl_objs + (size_t)i * c->c_size, c->c_ops.priv);
+    struct page *page = slab->sl_page;
+    slab_mark_pages(slab, c, false);
+    if (c->c_offslab) {
+        void *header = slab;
+        kmem_slab_free_bulk(&slab_header_cache, &header, 1, NULL);
+    }
+    __free_pages(page, c->c_order);
+}
+
+static void *slab_take_locked(struct kmem_cache *c, struct slab *slab)
+{
+    unsigned int w = slab->sl_hint;
+    while (!slab->sl_free_map[w])
+        w++;
+    unsigned int bit = (unsigned int)__builtin_ctzl(slab->sl_free_map[w]);
+    slab->sl_free_map[w] &= slab->sl_free_map[w] - 1;
+    slab->sl_hint = w;
+    if (++slab->sl_inuse == c->c_objs_per_slab) {
+        list_del(&slab->sl_link);
+        list_add(&slab->sl_link, &c->c_full);
+        c->c_nr_full++;
+    }
+    c->c_inuse++;
+    return slab->sl_objs + (size_t)(w * BITS_PER_WORD + bit) * c->c_size;
+}
+
+unsigned int kmem_slab_alloc_bulk(struct kmem_cache *c, gfp_t gfp, void **objs, unsigned int n)
+{
+    unsigned int got = 0;
+    kmem_mutex_lock(&c->c_lock);
+    while (got < n) {
+        struct slab *slab;
+        if (!list_empty(&c->c_partial)) {
+            slab = list_first_entry(&c->c_partial, struct slab, sl_link);
+        } else if (!list_empty(&c->c_empty)) {
+            slab = list_first_entry(&c->c_empty, struct slab, sl_link);
+            list_del(&slab->sl_link);
+            list_add(&slab->sl_link, &c->c_partial);
+            c->c_nr_empty--;
+        } else {
+            /* Grow, with the lock dropped: the page allocator may reclaim
+             * from caches, and constructors may take their time. */
+            unsigned int colour = c->c_colour_next;
+            c->c_colour_next = (colour + 1) % c->c_colours;
+            kmem_mutex_unlock(&c->c_lock);
+            slab = slab_create(c, gfp, colour);
+            kmem_mutex_lock(&c->c_lock);
+            if (!slab)
+                break;
+            list_add(&slab->sl_link, &c->c_partial);
+            c->c_nr_slabs++;
+            c->c_grown++;
+            continue;
+        }
+        while (got < n && slab->sl_inuse < c->c_objs_per_slab)
+            objs[got++] = slab_take_locked(c, slab);
+    }
+    kmem_mutex_unlock(&c->c_lock);
+    return got;
+}
+
+/* The slab of obj, or a reported error. */
+static struct slab *object_slab(struct kmem_cache *c, const void *obj, const void *caller)
+{
+    if (unlikely(!pf_virt_valid(obj)))
+        kmem_error(KMERR_NOT_OBJECT,
+                   "kmem_cache_free(%s, %p) called from %p: address is outside managed memory",
+                   c->c_name, obj, caller);
+    struct page *page = pf_virt_to_page(obj);
+    struct slab *slab = page->pg_owner_p0;
+    if (unlikely(page->pg_owner != PG_OWNER_SLAB || !slab || page_state(slab->sl_page) != PS_SLAB))
+        kmem_error(KMERR_NOT_OBJECT,
+                   "kmem_cache_free(%s, %p) called from %p: address is in no slab (pfn %#lx)",
+                   c->c_name, obj, caller, pf_page_to_pfn(page));
+    if (unlikely(slab->sl_cache != c))
+        kmem_error(KMERR_WRONG_CACHE,
+                   "kmem_cache_free(%s, %p) called from %p: the object belongs to cache %s",
+                   c->c_name, obj, caller, slab->sl_cache->c_name);
+    uintptr_t off = (uintptr_t)obj - (uintptr_t)slab->sl_objs;
+    if (unlikely((const char *)obj < slab->sl_objs || off % c->c_size ||
+                 off / c->c_size >= c->c_objs_per_slab))
+        kmem_error(KMERR_NOT_OBJECT,
+                   "kmem_cache_free(%s, %p) called from %p: not the start of an object "
+                   "(objects of %u bytes start at %p)",
+                   c->c_name, obj, caller, c->c_size, (void *)slab->sl_objs);
+    return slab;
+}
+
+/* Return obj to its slab; returns a slab to give back, if one became a
+ * surplus empty slab. */
+static struct slab *slab_put_locked(struct kmem_cache *c, struct slab *slab, const void *obj,
+                                    const void *caller)
+{
+    unsigned int idx = (unsigned int)(((uintptr_t)obj - (uintptr_t)slab->sl_objs) / c->c_size);
+    unsigned int w = idx / (unsigned int)BITS_PER_WORD;
+    unsigned long bit = 1UL << (idx % BITS_PER_WORD);
+    if (unlikely(slab->sl_free_map[w] & bit)) {
+        kmem_mutex_unlock(&c->c_lock);
+        kmem_error(KMERR_DOUBLE_FREE,
+                   "kmem_cache_free(%s, %p) called from %p: object %u of its slab is already free",
+                   c->c_name, obj, caller, idx);
+    }
+    slab->sl_free_map[w] |= bit;
+    if (w < slab->sl_hint)
+        slab->sl_hint = w;
+    c->c_inuse--;
+    if (slab->sl_inuse-- == c->c_objs_per_slab) {
+        list_del(&slab->sl_link);
+        list_add(&slab->sl_link, slab->sl_inuse ? &c->c_partial : &c->c_empty);
+        c->c_nr_full--;
+        c->c_nr_empty += slab->sl_inuse == 0;
+    } else if (slab->sl_inuse == 0) {
+        list_del(&slab->sl_link);
+        list_add(&slab->sl_link, &c->c_empty);
+        c->c_nr_empty++;
+    }
+    if (slab->sl_inuse == 0 && c->c_nr_empty > SLAB_KEEP_EMPTY) {
+        list_del(&slab->sl_link);
+        c->c_nr_empty--;
+        c->c_nr_slabs--;
+        c->c_reaped++;
+        return slab;
+    }
+    return NULL;
+}
+
+void kmem_slab_free_bulk(struct kmem_cache *c, void *const *objs, unsigned int n,
+                         const void *caller)
+{
+    struct slab *surplus[8];
+    unsigned int nr_surplus = 0;
+    for (unsigned int i = 0; i < n;) {
+        kmem_mutex_lock(&c->c_lock);
+        for (; i < n && nr_surplus < KMEM_ARRAY_SIZE(surplus); i++) {
+            struct slab *slab = object_slab(c, objs[i], caller);
+            struct slab *empty = slab_put_locked(c, slab, objs[i], caller);
+            if (empty)
+                surplus[nr_surplus++] = empty;
+        }
+        kmem_mutex_unlock(&c->c_lock);
+        while (nr_surplus)
+            slab_destroy(c, surplus[--nr_surplus]);
+    }
+}
+
+/* ---- caches ---------------------------------------------------------------- */
+
+static struct kmem_cache *cache_create(const char *name, unsigned int size, unsigned int align,
+                                       slab_flags_t flags, void (*ctor)(void *),
+                                       const struct kmem_cache_ops *ops)
+{
+    const char *why = NULL;
+    struct kmem_cache *c = NULL;
+    if (!kmem_is_up())
+        why = "kmem is not initialized";
+    else if (!name)
+        why = "no name";
+    else if (size == 0 || size > (PAGE_SIZE << MAX_PAGE_ORDER))
+        why = "object size must be 1 .. 4 MiB";
+    else if (align && (!is_power_of_2(align) || align > PAGE_SIZE))
+        why = "alignment must be a power of two up to PAGE_SIZE";
+    else if (!kmem_slab_alloc_bulk(&kmem_cache_cache, GFP_KERNEL, (void **)&c, 1))
+        why = "no memory for the cache";
+    if (!why) {
+        cache_init(c, name, size, align, flags);
+        c->c_ctor = ctor;
+        if (ops)
+            c->c_ops = *ops;
+        if (!cache_geometry(c)) {
+            kmem_slab_free_bulk(&kmem_cache_cache, (void **)&c, 1, NULL);
+            why = "no slab size fits the object";
+        }
+    }
+    if (why) {
+        if (flags & SLAB_PANIC)
+            kmem_error(KMERR_BAD_CACHE, "kmem_cache_create(%s, %u, %u): %s", name ? name : "NULL",
+                       size, align, why);
+        return NULL;
+    }
+    kmem_mutex_lock(&slab_caches_lock);
+    list_add_tail(&c->c_link, &slab_caches);
+    kmem_mutex_unlock(&slab_caches_lock);
+    return c;
+}
+
+struct kmem_cache *kmem_cache_create(const char *name, unsigned int size, unsigned int align,
+                                     slab_flags_t flags, void (*ctor)(void *))
+{
+    return cache_create(name, size, align, flags, ctor, NULL);
+}
+
+struct kmem_cache *kmem_cache_create_ops(const char *name, unsigned int size, unsigned int align,
+                                         slab_flags_t flags, const struct kmem_cache_ops *ops)
+{
+    return cache_create(name, size, align, flags, NULL, ops);
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c, gfp_t gfp)
+{
+    void *obj;
+    if (!kmem_slab_alloc_bulk(c, gfp, &obj, 1))
+        return NULL;
+    if (gfp & __GFP_ZERO)
+        kmem_memset(obj, 0, c->c_object_size);
+    return obj;
+}
+
+void kmem_cache_free(struct kmem_cache *c, void *obj)
+{
+    if (obj)
+        kmem_slab_free_bulk(c, &obj, 1, KMEM_RET_ADDR());
+}
+
+/* Take every empty slab off the cache (all, or those above keep). */
+static void cache_release_empty(struct kmem_cache *c, unsigned long keep)
+{
+    for (;;) {
+        kmem_mutex_lock(&c->c_lock);
+        if (c->c_nr_empty <= keep) {
+            kmem_mutex_unlock(&c->c_lock);
+            return;
+        }
+        struct slab *slab = list_first_entry(&c->c_empty, struct slab, sl_link);
+        list_del(&slab->sl_link);
+        c->c_nr_empty--;
+        c->c_nr_slabs--;
+        c->c_reaped++;
+        kmem_mutex_unlock(&c->c_lock);
+        slab_destroy(c, slab);
+    }
+}
+
+int kmem_cache_shrink(struct kmem_cache *c)
+{
+    cache_release_empty(c, 0);
+    kmem_mutex_lock(&c->c_lock);
+    int left = c->c_nr_slabs != 0;
+    kmem_mutex_unlock(&c->c_lock);
+    return left;
+}
+
+/* Write the addresses of up to `max` objects still in use. */
+static void report_leaks_locked(struct kmem_cache *c, unsigned int max)
+{
+    struct list_head *lists[] = {&c->c_partial, &c->c_full};
+    for (unsigned int l = 0; l < 2; l++) {
+        struct list_head *pos;
+        list_for_each (pos, lists[l]) {
+            struct slab *slab = list_entry(pos, struct slab, sl_link);
+            for (unsigned int i = 0; i < c->c_objs_per_slab; i++) {
+                if (slab->sl_free_map[i / BITS_PER_WORD] & (1UL << (i % BITS_PER_WORD)))
+                    continue;
+                if (max-- == 0)
+                    return;
+                kmem_log("kmem_cache_destroy(%s): object %p still allocated", c->c_name,
+                         (void *)(slab->sl_objs + (size_t)i * c->c_size));
+            }
+        }
+    }
+}
+
+void kmem_cache_destroy(struct kmem_cache *c)
+{
+    if (!c)
+        return;
+    kmem_mutex_lock(&c->c_lock);
+    if (c->c_inuse) {
+        kmem_log("kmem_cache_destroy(%s): %lu objects remain allocated; the cache and their "
+                 "slabs are kept",
+                 c->c_name, c->c_inuse);
+        report_leaks_locked(c, 16);
+        kmem_mutex_unlock(&c->c_lock);
+        return;
+    }
+    kmem_mutex_unlock(&c->c_lock);
+    kmem_mutex_lock(&slab_caches_lock);
+    list_del(&c->c_link);
+    kmem_mutex_unlock(&slab_caches_lock);
+    cache_release_empty(c, 0);
+    kmem_slab_free_bulk(&kmem_cache_cache, (void **)&c, 1, NULL);
+}
+
+const char *kmem_cache_name(const struct kmem_cache *c)
+{
+    return c->c_name;
+}
+
+unsigned int kmem_cache_size(const struct kmem_cache *c)
+{
+    return c->c_object_size;
+}
+
+/* ---- boot ------------------------------------------------------------------ */
+
+static void bootstrap_cache(struct kmem_cache *c, const char *name, unsigned int size)
+{
+    cache_init(c, name, size, 0, SLAB_HWCACHE_ALIGN);
+    cache_geometry(c);
+    list_add_tail(&c->c_link, &slab_caches);
+}
+
+void kmem_slab_boot(void)
+{
+    kmem_mutex_init(&slab_caches_lock);
+    list_init(&slab_caches);
+    bootstrap_cache(&kmem_cache_cache, "kmem_cache", sizeof(struct kmem_cache));
+    bootstrap_cache(&slab_header_cache, "kmem_slab",
+                    (unsigned int)(sizeof(struct slab) + OFFSLAB_MAX_OBJS / 8));
+}
+
+void kmem_slab_shutdown(void)
+{
+    /* The machine's memory goes away with every slab in it. */
+    list_init(&slab_caches);
+}
+
+/* For slab_info.c: walk the caches under slab_caches_lock. */
+void kmem_slab_for_each_cache(void (*fn)(struct kmem_cache *c, void *arg), void *arg)
+{
+    kmem_mutex_lock(&slab_caches_lock);
+    struct list_head *pos;
+    list_for_each (pos, &slab_caches)
+        fn(list_entry(pos, struct kmem_cache, c_link), arg);
+    kmem_mutex_unlock(&slab_caches_lock);
+}

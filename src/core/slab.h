@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab.h - the slab layer's structures (see slab.c for the algorithm).
+ *
+ * Functions ending in _locked expect the cache's c_lock to be held.
+ */
+#ifndef KMEM_SLAB_INTERNAL_H
+#define KMEM_SLAB_INTERNAL_H
+
+#include <kmem/slab.h>
+
+#include "../internal/lock.h"
+#include "page_frame.h"
+
+enum {
+    CACHE_NAME_MAX = 32,
+    SLAB_MAX_ORDER = 5,      /* slabs of at most 128 KiB, unless one object
+                                needs more */
+    SLAB_ONSLAB_LIMIT = 512, /* objects smaller than this keep their slab
+                                header on the slab (PAGE_SIZE / 8) */
+    SLAB_KEEP_EMPTY = 2,     /* empty slabs a cache keeps for reuse */
+    SLAB_MIN_ALIGN = 8,
+};
+
+/* A slab: one buddy block cut into objects. Its free objects are the set
+ * bits of sl_free_map, so nothing is ever written into a free object (its
+ * constructed state is preserved) and a double free is one bit test. */
+struct slab {
+    struct list_head sl_link; /* on its cache's full, partial or empty list */
+    struct kmem_cache *sl_cache;
+    char *sl_objs;               /* the first object (after the colour offset) */
+    struct page *sl_page;        /* head page of the block */
+    unsigned int sl_inuse;       /* objects handed out */
+    unsigned int sl_hint;        /* lowest word of sl_free_map that may have a set bit */
+    unsigned long sl_free_map[]; /* bit i set: object i is free */
+};
+
+struct kmem_cache {
+    /* Identity and geometry (read-only after creation). */
+    char c_name[CACHE_NAME_MAX];
+    unsigned int c_object_size; /* bytes asked for */
+    unsigned int c_size;        /* stride: object size rounded to c_align */
+    unsigned int c_align;
+    slab_flags_t c_flags;
+    void (*c_ctor)(void *obj);   /* Linux-style constructor */
+    struct kmem_cache_ops c_ops; /* Bonwick-style ctor, dtor, reclaim */
+    unsigned int c_order;        /* each slab is a block of this order */
+    unsigned int c_objs_per_slab;
+    unsigned int c_map_words;   /* words of sl_free_map */
+    unsigned int c_header;      /* bytes of struct slab with its map */
+    unsigned int c_waste;       /* bytes of a slab used by neither objects
+                                   nor an on-slab header */
+    unsigned int c_colour_step; /* bytes between two colours */
+    unsigned int c_colours;     /* number of colour offsets (>= 1) */
+    bool c_offslab;             /* header in the kmem_slab cache, not on the slab */
+
+    /* Slab lists (under c_lock). */
+    struct kmem_mutex c_lock;
+    struct list_head c_full;
+    struct list_head c_partial;
+    struct list_head c_empty;
+    unsigned long c_nr_slabs; /* on all three lists */
+    unsigned long c_nr_empty;
+    unsigned long c_nr_full;
+    unsigned long c_inuse;      /* objects handed out by the slab layer */
+    unsigned int c_colour_next; /* colour of the next slab */
+    unsigned long c_grown;      /* slabs built so far (statistics) */
+    unsigned long c_reaped;     /* slabs given back so far */
+
+    struct list_head c_link; /* on the list of caches (slab_caches) */
+};
+
+/* The slab layer's bulk interface (the magazine layer builds on it): move up
+ * to n objects between the cache's slabs and objs[]. Each takes c_lock once.
+ * slab_alloc_bulk returns how many it got (0: no memory). */
+unsigned int kmem_slab_alloc_bulk(struct kmem_cache *cache, gfp_t gfp, void **objs, unsigned int n);
+void kmem_slab_free_bulk(struct kmem_cache *cache, void *const *objs, unsigned int n,
+                         const void *caller);
+
+/* Call fn for every cache, under the list lock (fn may take c_lock). */
+void kmem_slab_for_each_cache(void (*fn)(struct kmem_cache *c, void *arg), void *arg);
+
+/* Boot and shutdown of the slab layer (called by kmem_boot/kmem_shutdown). */
+void kmem_slab_boot(void);
+void kmem_slab_shutdown(void);
+
+#endif /* KMEM_SLAB_INTERNAL_H */

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab_info.c - looking inside the caches: /proc/slabinfo text, per-cache
+ * numbers, and kmem_cache_check, which verifies S1-S4 of slab.c.
+ */
+#include <kmem/info.h>
+#include <kmem/init.h>
+
+#include "../internal/fmt.h"
+#include "../internal/report.h"
+#include "slab.h"
+
+#define BITS_PER_WORD (8 * sizeof(unsigned long))
+
+void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
+{
+    kmem_mutex_lock(&c->c_lock);
+    info->name = c->c_name;
+    info->object_size = c->c_object_size;
+    info->size = c->c_size;
+    info->align = c->c_align;
+    info->objs_per_slab = c->c_objs_per_slab;
+    info->pages_per_slab = 1u << c->c_order;
+    info->waste_per_slab = c->c_waste;
+    info->colours = c->c_colours;
+    info->offslab = c->c_offslab;
+    info->active_objs = c->c_inuse;
+    info->total_objs = c->c_nr_slabs * c->c_objs_per_slab;
+    info->slabs = c->c_nr_slabs;
+    info->full_slabs = c->c_nr_full;
+    info->empty_slabs = c->c_nr_empty;
+    info->partial_slabs = c->c_nr_slabs - c->c_nr_full - c->c_nr_empty;
+    kmem_mutex_unlock(&c->c_lock);
+}
+
+struct text {
+    char *buf;
+    size_t len;
+    size_t n;
+};
+
+static void slabinfo_line(struct kmem_cache *c, void *arg)
+{
+    struct text *t = arg;
+    struct kmem_cache_info in;
+    kmem_cache_info(c, &in);
+    /* Linux's s_show: "%-17s %6lu %6lu %6u %4u %4d" : tunables : slabdata. */
+    t->n = kmem_text_append(t->buf, t->len, t->n,
+                            "%-17s %6lu %6lu %6u %4u %4u : tunables %4u %4u %4u : slabdata %6lu "
+                            "%6lu %6u\n",
+                            in.name, in.active_objs, in.total_objs, in.size, in.objs_per_slab,
+                            in.pages_per_slab, 0u, 0u, 0u, in.slabs - in.empty_slabs, in.slabs, 0u);
+}
+
+size_t kmem_slabinfo(char *buf, size_t len)
+{
+    struct text t = {buf, len, 0};
+    if (len)
+        buf[0] = '\0';
+    if (!kmem_is_up())
+        return 0;
+    t.n = kmem_text_append(buf, len, 0,
+                           "slabinfo - version: 2.1\n"
+                           "# name            <active_objs> <num_objs> <objsize> <objperslab> "
+                           "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
+                           "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+    kmem_slab_for_each_cache(slabinfo_line, &t);
+    return t.n;
+}
+
+/* ---- kmem_cache_check ------------------------------------------------------ */
+
+#define VIOLATION(count, ...)                                                                      \
+    do {                                                                                           \
+        if ((*(count))++ < 20)                                                                     \
+            kmem_log("check: " __VA_ARGS__);                                                       \
+    } while (0)
+
+static unsigned int popcount_map(const struct kmem_cache *c, const struct slab *slab, int *bad)
+{
+    unsigned int free = 0;
+    for (unsigned int w = 0; w < c->c_map_words; w++) {
+        unsigned long word = slab->sl_free_map[w];
+        unsigned int valid = c->c_objs_per_slab - w * (unsigned int)BITS_PER_WORD;
+        if (valid < BITS_PER_WORD && (word >> valid))
+            VIOLATION(bad, "cache %s: slab %p marks objects past its last free", c->c_name,
+                      (const void *)slab);
+        if (w < slab->sl_hint && word)
+            VIOLATION(bad, "cache %s: slab %p has free objects below its hint", c->c_name,
+                      (const void *)slab);
+        free += (unsigned int)__builtin_popcountl(word);
+    }
+    return free;
+}
+
+static void check_pages(const struct kmem_cache *c, const struct slab *slab, int *bad)
+{
+    const struct page *head = slab->sl_page;
+    if (!pf_page_valid(head) || head->pg_state != PS_SLAB || head->pg_order != c->c_order) {
+        VIOLATION(bad, "cache %s: slab %p head page is not a slab block of order %u", c->c_name,
+                  (const void *)slab, c->c_order);
+        return;
+    }
+    unsigned long pfn = pf_page_to_pfn(head);
+    for (unsigned long i = 0; i < (1UL << c->c_order); i++) {
+        const struct page *p = pf_pfn_to_page(pfn + i);
+        if (p->pg_owner != PG_OWNER_SLAB || p->pg_owner_p0 != slab || p->pg_owner_p1 != c)
+            VIOLATION(bad, "cache %s: page pfn %#lx of slab %p does not point back to it",
+                      c->c_name, pfn + i, (const void *)slab);
+    }
+}
+
+static unsigned long check_list(struct kmem_cache *c, struct list_head *list, int kind, int *bad,
+                                unsigned long *inuse)
+{
+    static const char *const names[] = {"full", "partial", "empty"};
+    unsigned long n = 0;
+    struct list_head *pos;
+    list_for_each (pos, list) {
+        if (++n > c->c_nr_slabs + 1) {
+            VIOLATION(bad, "cache %s: %s list does not end", c->c_name, names[kind]);
+            break;
+        }
+        struct slab *slab = list_entry(pos, struct slab, sl_link);
+        if (slab->sl_cache != c)
+            VIOLATION(bad, "cache %s: slab %p on its %s list belongs to another cache", c->c_name,
+                      (void *)slab, names[kind]);
+        unsigned int u = slab->sl_inuse, objs = c->c_objs_per_slab;
+        bool ok = kind == 0 ? u == objs : kind == 1 ? (u > 0 && u < objs) : u == 0;
+        if (!ok)
+            VIOLATION(bad, "cache %s: slab %p with %u of %u objects in use is on the %s list",
+                      c->c_name, (void *)slab, u, objs, names[kind]);
+        unsigned int free = popcount_map(c, slab, bad);
+        if (free != objs - u)
+            VIOLATION(bad, "cache %s: slab %p map has %u free objects, counts say %u", c->c_name,
+                      (void *)slab, free, objs - u);
+        check_pages(c, slab, bad);
+        *inuse += u;
+    }
+    return n;
+}
+
+int kmem_cache_check(struct kmem_cache *c)
+{
+    int bad = 0;
+    unsigned long inuse = 0;
+    kmem_mutex_lock(&c->c_lock);
+    unsigned long full = check_list(c, &c->c_full, 0, &bad, &inuse);
+    unsigned long partial = check_list(c, &c->c_partial, 1, &bad, &inuse);
+    unsigned long empty = check_list(c, &c->c_empty, 2, &bad, &inuse);
+    if (full != c->c_nr_full || empty != c->c_nr_empty || full + partial + empty != c->c_nr_slabs)
+        VIOLATION(&bad,
+                  "cache %s: lists hold %lu full, %lu partial, %lu empty; counts say %lu, "
+                  "%lu of %lu",
+                  c->c_name, full, partial, empty, c->c_nr_full, c->c_nr_empty, c->c_nr_slabs);
+    if (inuse != c->c_inuse)
+        VIOLATION(&bad, "cache %s: slabs have %lu objects in use, the cache says %lu", c->c_name,
+                  inuse, c->c_inuse);
+    if (c->c_waste * 8 > (PAGE_SIZE << c->c_order) && c->c_order < SLAB_MAX_ORDER)
+        VIOLATION(&bad, "cache %s: a slab wastes %u of %lu bytes", c->c_name, c->c_waste,
+                  PAGE_SIZE << c->c_order);
+    kmem_mutex_unlock(&c->c_lock);
+    return bad;
+}

@@ -88,7 +88,7 @@ static unsigned int popcount_map(const struct kmem_cache *c, const struct slab *
         if (w < slab->sl_hint && word)
             VIOLATION(bad, "cache %s: slab %p has free objects below its hint", c->c_name,
                       (const void *)slab);
-        free += (unsigned int)__builtin_popcountl(word);
+        free += kmem_popcount(word);
     }
     return free;
 }

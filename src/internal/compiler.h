@@ -29,6 +29,16 @@
 #define kmem_memset(d, c, n) __builtin_memset((d), (c), (n))
 #define kmem_memcpy(d, s, n) __builtin_memcpy((d), (s), (n))
 
+/* Bits set in x, without the libgcc helper __builtin_popcountl may call (a
+ * freestanding host promises only memset, memcpy, memmove and memcmp). */
+static inline unsigned int kmem_popcount(unsigned long x)
+{
+    unsigned int n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
 static inline void kmem_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

@@ -10,6 +10,7 @@
 #include <kmem/gfp.h>
 #include <kmem/info.h>
 #include <kmem/init.h>
+#include <kmem/kmalloc.h>
 #include <kmem/page.h>
 #include <kmem/slab.h>
 #include <kmem/types.h>

@@ -72,10 +72,8 @@ bool kmem_zone_info(enum kmem_zone_type zt, struct kmem_zone_info *info)
 }
 
 static const enum kmem_block_state state_of[] = {
-    [PS_FREE] = KMEM_BLOCK_FREE,
-    [PS_PCP] = KMEM_BLOCK_PCP,
-    [PS_ALLOC] = KMEM_BLOCK_ALLOCATED,
-    [PS_SLAB] = KMEM_BLOCK_ALLOCATED,
+    [PS_FREE] = KMEM_BLOCK_FREE,         [PS_PCP] = KMEM_BLOCK_PCP,
+    [PS_ALLOC] = KMEM_BLOCK_ALLOCATED,   [PS_SLAB] = KMEM_BLOCK_ALLOCATED,
     [PS_RESERVED] = KMEM_BLOCK_RESERVED,
 };
 

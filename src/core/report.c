@@ -17,10 +17,10 @@ enum { MESSAGE_MAX = 512 };
 static kmem_panic_fn panic_handler; /* NULL: kmem_pl_panic */
 
 static const char *const error_names[] = {
-    [KMERR_DOUBLE_FREE] = "double free",   [KMERR_WRONG_ORDER] = "wrong order",
-    [KMERR_INVALID_FREE] = "invalid free", [KMERR_BAD_ADDRESS] = "bad address",
-    [KMERR_NOT_UP] = "not initialized",    [KMERR_CORRUPTION] = "corruption",
-    [KMERR_WRONG_CACHE] = "wrong cache",   [KMERR_NOT_OBJECT] = "invalid free",
+    [KMERR_DOUBLE_FREE] = "double free",         [KMERR_WRONG_ORDER] = "wrong order",
+    [KMERR_INVALID_FREE] = "invalid free",       [KMERR_BAD_ADDRESS] = "bad address",
+    [KMERR_NOT_UP] = "not initialized",          [KMERR_CORRUPTION] = "corruption",
+    [KMERR_WRONG_CACHE] = "wrong cache",         [KMERR_NOT_OBJECT] = "invalid free",
     [KMERR_BAD_CACHE] = "cache creation failed",
 };
 

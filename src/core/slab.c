@@ -57,7 +57,9 @@ static struct kmem_mutex slab_caches_lock;
 static struct list_head slab_caches = {&slab_caches, &slab_caches};
 
 /* The two caches the slab layer needs for itself (Bonwick's bootstrap):
- * caches are objects of kmem_cache_cache, off-slab headers of slab_cache. */
+ * caches are objects of kmem_cache_cache, off-slab headers of slab_cache.
+ * Their descriptors are static, like kmalloc's, so that booting allocates no
+ * memory at all: a new machine's memory is entirely free. */
 static struct kmem_cache kmem_cache_cache;
 static struct kmem_cache slab_header_cache;
 
@@ -516,9 +518,10 @@ unsigned int kmem_cache_size(const struct kmem_cache *c)
 
 /* ---- boot ------------------------------------------------------------------ */
 
-static void bootstrap_cache(struct kmem_cache *c, const char *name, unsigned int size)
+void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned int size,
+                             unsigned int align, slab_flags_t flags)
 {
-    cache_init(c, name, size, 0, SLAB_HWCACHE_ALIGN);
+    cache_init(c, name, size, align, flags);
     cache_geometry(c);
     list_add_tail(&c->c_link, &slab_caches);
 }
@@ -527,9 +530,11 @@ void kmem_slab_boot(void)
 {
     kmem_mutex_init(&slab_caches_lock);
     list_init(&slab_caches);
-    bootstrap_cache(&kmem_cache_cache, "kmem_cache", sizeof(struct kmem_cache));
-    bootstrap_cache(&slab_header_cache, "kmem_slab",
-                    (unsigned int)(sizeof(struct slab) + OFFSLAB_MAX_OBJS / 8));
+    kmem_cache_setup_static(&kmem_cache_cache, "kmem_cache", sizeof(struct kmem_cache), 0,
+                            SLAB_HWCACHE_ALIGN);
+    kmem_cache_setup_static(&slab_header_cache, "kmem_slab",
+                            (unsigned int)(sizeof(struct slab) + OFFSLAB_MAX_OBJS / 8), 0,
+                            SLAB_HWCACHE_ALIGN);
 }
 
 void kmem_slab_shutdown(void)

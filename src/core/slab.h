@@ -77,11 +77,31 @@ unsigned int kmem_slab_alloc_bulk(struct kmem_cache *cache, gfp_t gfp, void **ob
 void kmem_slab_free_bulk(struct kmem_cache *cache, void *const *objs, unsigned int n,
                          const void *caller);
 
+/* Set up a cache whose descriptor the caller owns (static): no memory is
+ * allocated until its first object is. Any power-of-two alignment up to the
+ * slab block works (slabs are naturally aligned blocks): kmalloc-8k's 8 KiB.
+ * Only at boot, before other threads run. */
+void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned int size,
+                             unsigned int align, slab_flags_t flags);
+
+/* The slab that holds obj, or NULL if obj is in no live slab. */
+static inline struct slab *kmem_obj_slab(const void *obj)
+{
+    if (!pf_virt_valid(obj))
+        return NULL;
+    struct page *page = pf_virt_to_page(obj);
+    struct slab *slab = page->pg_owner_p0;
+    if (page->pg_owner != PG_OWNER_SLAB || !slab || slab->sl_page->pg_state != PS_SLAB)
+        return NULL;
+    return slab;
+}
+
 /* Call fn for every cache, under the list lock (fn may take c_lock). */
 void kmem_slab_for_each_cache(void (*fn)(struct kmem_cache *c, void *arg), void *arg);
 
 /* Boot and shutdown of the slab layer (called by kmem_boot/kmem_shutdown). */
 void kmem_slab_boot(void);
 void kmem_slab_shutdown(void);
+void kmem_kmalloc_boot(void); /* kmalloc.c: its caches, after kmem_slab_boot */
 
 #endif /* KMEM_SLAB_INTERNAL_H */

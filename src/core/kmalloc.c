@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmalloc.c - kmalloc and friends on the slab layer (Linux's mm/slab_common.c).
+ *
+ * Size classes: kmalloc-8, -16, -32, -64, -96, -128, -192, -256, -512, -1k,
+ * -2k, -4k, -8k. A request goes to the smallest class that holds it: sizes up
+ * to 192 through a table indexed by (size - 1) / 8, larger ones by the next
+ * power of two. Power-of-two classes are created with their own size as
+ * alignment, so their objects are naturally aligned (the slabs are naturally
+ * aligned blocks). Requests above KMALLOC_MAX_CACHE_SIZE are blocks of pages
+ * whose pages say PG_OWNER_KMALLOC, so kfree and ksize know them.
+ *
+ * kfree finds everything from the address in O(1): virt_to_page gives the
+ * page; a slab page names its slab and cache, a kmalloc block its order.
+ * Anything else is not ours, and is reported.
+ */
+#include <kmem/kmalloc.h>
+
+#include "../internal/report.h"
+#include "slab.h"
+#include "zone.h"
+
+enum { NR_KMALLOC_CACHES = 13 };
+
+static const struct {
+    const char *name;
+    unsigned int size;
+    unsigned int align;
+} kmalloc_classes[NR_KMALLOC_CACHES] = {
+    {"kmalloc-8", 8, 8},        {"kmalloc-16", 16, 16},     {"kmalloc-32", 32, 32},
+    {"kmalloc-64", 64, 64},     {"kmalloc-96", 96, 32},     {"kmalloc-128", 128, 128},
+    {"kmalloc-192", 192, 64},   {"kmalloc-256", 256, 256},  {"kmalloc-512", 512, 512},
+    {"kmalloc-1k", 1024, 1024}, {"kmalloc-2k", 2048, 2048}, {"kmalloc-4k", 4096, 4096},
+    {"kmalloc-8k", 8192, 8192},
+};
+
+static struct kmem_cache kmalloc_caches[NR_KMALLOC_CACHES];
+
+/* Class of sizes 1..192, by (size - 1) / 8 (Linux's size_index). */
+static const uint8_t small_index[24] = {
+    0, 1, 2, 2, 3, 3, 3, 3, /* 8, 16, 24-32, 40-64 */
+    4, 4, 4, 4,             /* 72-96 */
+    5, 5, 5, 5,             /* 104-128 */
+    6, 6, 6, 6, 6, 6, 6, 6, /* 136-192 */
+};
+
+static inline unsigned int kmalloc_index(size_t size)
+{
+    if (size <= 192)
+        return small_index[(size - 1) / 8];
+    /* 193..256 -> 7, 257..512 -> 8, ... 4097..8192 -> 12 */
+    return (unsigned int)(sizeof(long) * 8) - (unsigned int)__builtin_clzl(size - 1) - 1;
+}
+
+void kmem_kmalloc_boot(void)
+{
+    for (unsigned int i = 0; i < NR_KMALLOC_CACHES; i++)
+        kmem_cache_setup_static(&kmalloc_caches[i], kmalloc_classes[i].name,
+                                kmalloc_classes[i].size, kmalloc_classes[i].align, 0);
+}
+
+static KMEM_NOINLINE void *kmalloc_large(size_t size, gfp_t gfp)
+{
+    if (size > (PAGE_SIZE << MAX_PAGE_ORDER))
+        return NULL;
+    unsigned int order = (unsigned int)get_order(size);
+    struct page *page = alloc_pages(gfp, order);
+    if (!page)
+        return NULL;
+    page->pg_owner = PG_OWNER_KMALLOC;
+    return pf_page_address(page);
+}
+
+void *kmalloc(size_t size, gfp_t gfp)
+{
+    if (unlikely(size == 0))
+        return ZERO_SIZE_PTR;
+    if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+        return kmalloc_large(size, gfp);
+    return kmem_cache_alloc(&kmalloc_caches[kmalloc_index(size)], gfp);
+}
+
+void *kzalloc(size_t size, gfp_t gfp)
+{
+    return kmalloc(size, gfp | __GFP_ZERO);
+}
+
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes))
+        return NULL;
+    return kmalloc(bytes, gfp);
+}
+
+void *kcalloc(size_t n, size_t size, gfp_t gfp)
+{
+    return kmalloc_array(n, size, gfp | __GFP_ZERO);
+}
+
+/* What p is: a slab object, a large block (with its head page), or neither. */
+enum kmalloc_kind { KM_SLAB, KM_LARGE };
+
+static enum kmalloc_kind kmalloc_classify(const void *p, const char *fn, const void *caller,
+                                          struct slab **slab, struct page **head)
+{
+    if (unlikely(!pf_virt_valid(p)))
+        kmem_error(KMERR_NOT_OBJECT, "%s(%p) called from %p: address is outside managed memory", fn,
+                   p, caller);
+    *slab = kmem_obj_slab(p);
+    if (*slab)
+        return KM_SLAB;
+    struct page *page = pf_virt_to_page(p);
+    if (page->pg_owner == PG_OWNER_KMALLOC && page_state(page) == PS_ALLOC &&
+        pf_page_address(page) == p) {
+        *head = page;
+        return KM_LARGE;
+    }
+    kmem_error(KMERR_NOT_OBJECT,
+               "%s(%p) called from %p: not an address kmalloc handed out (pfn %#lx is %s)", fn, p,
+               caller, pf_page_to_pfn(page),
+               page->pg_owner == PG_OWNER_KMALLOC ? "inside a large kmalloc block"
+                                                  : "no slab and no kmalloc block");
+}
+
+void kfree(const void *p)
+{
+    if (unlikely(ZERO_OR_NULL_PTR(p)))
+        return;
+    struct slab *slab;
+    struct page *head;
+    void *obj = (void *)(uintptr_t)p;
+    if (kmalloc_classify(p, "kfree", KMEM_RET_ADDR(), &slab, &head) == KM_SLAB) {
+        kmem_slab_free_bulk(slab->sl_cache, &obj, 1, KMEM_RET_ADDR());
+        return;
+    }
+    head->pg_owner = PG_OWNER_PAGES;
+    __free_pages(head, head->pg_order);
+}
+
+size_t ksize(const void *p)
+{
+    if (ZERO_OR_NULL_PTR(p))
+        return 0;
+    struct slab *slab;
+    struct page *head;
+    if (kmalloc_classify(p, "ksize", KMEM_RET_ADDR(), &slab, &head) == KM_SLAB)
+        return slab->sl_cache->c_size;
+    return PAGE_SIZE << head->pg_order;
+}
+
+void *krealloc(const void *p, size_t new_size, gfp_t gfp)
+{
+    if (unlikely(new_size == 0)) {
+        kfree(p);
+        return ZERO_SIZE_PTR;
+    }
+    size_t old = ksize(p);
+    if (new_size <= old)
+        return (void *)(uintptr_t)p;
+    void *n = kmalloc(new_size, gfp);
+    if (n && old) {
+        kmem_memcpy(n, p, old);
+        kfree(p);
+    }
+    return n;
+}
+
+void *kvmalloc(size_t size, gfp_t gfp)
+{
+    return kmalloc(size, gfp);
+}
+
+void *kvzalloc(size_t size, gfp_t gfp)
+{
+    return kmalloc(size, gfp | __GFP_ZERO);
+}
+
+void kvfree(const void *p)
+{
+    kfree(p);
+}

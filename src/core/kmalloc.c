@@ -56,7 +56,7 @@ void kmem_kmalloc_boot(void)
 {
     for (unsigned int i = 0; i < NR_KMALLOC_CACHES; i++)
         kmem_cache_setup_static(&kmalloc_caches[i], kmalloc_classes[i].name,
-                                kmalloc_classes[i].size, kmalloc_classes[i].align, 0);
+                                kmalloc_classes[i].size, kmalloc_classes[i].align, 0, true);
 }
 
 static KMEM_NOINLINE void *kmalloc_large(size_t size, gfp_t gfp)
@@ -131,7 +131,7 @@ void kfree(const void *p)
     struct page *head;
     void *obj = (void *)(uintptr_t)p;
     if (kmalloc_classify(p, "kfree", KMEM_RET_ADDR(), &slab, &head) == KM_SLAB) {
-        kmem_slab_free_bulk(slab->sl_cache, &obj, 1, KMEM_RET_ADDR());
+        kmem_cache_free(slab->sl_cache, obj);
         return;
     }
     head->pg_owner = PG_OWNER_PAGES;

@@ -28,6 +28,7 @@
  * only try-locks cpu_lock; if that fails (a drain holds it), the slow path
  * goes to the buddy lists directly rather than wait.
  */
+#include "magazine.h"
 #include "pcp.h"
 
 KMEM_PERCPU_DEFINE(struct kmem_cpu, kmem_cpu_area);
@@ -111,6 +112,30 @@ static KMEM_NOINLINE bool cpu_attach(struct kmem_cpu *cpu)
 /* Lock this CPU's lists if they are usable: attached, and not held by a drain
  * running elsewhere. Returns NULL when the caller should use the buddy lists
  * directly. */
+bool kmem_cpu_attach_self(struct kmem_cpu *cpu)
+{
+    if (cpu->cpu_state == CPU_ATTACHED)
+        return true;
+    return cpu->cpu_state == CPU_DETACHED && cpu_attach(cpu);
+}
+
+void kmem_cpu_registry_lock(void)
+{
+    kmem_mutex_lock(&registry_lock);
+}
+
+void kmem_cpu_registry_unlock(void)
+{
+    kmem_mutex_unlock(&registry_lock);
+}
+
+void kmem_cpu_for_each_locked(void (*fn)(struct kmem_cpu *cpu, void *arg), void *arg)
+{
+    struct list_head *pos;
+    list_for_each (pos, &registry)
+        fn(list_entry(pos, struct kmem_cpu, cpu_link), arg);
+}
+
 static struct kmem_cpu *cpu_lists_lock(void)
 {
     struct kmem_cpu *cpu = kmem_this_cpu();
@@ -197,6 +222,10 @@ void drain_all_pages(void)
 void kmem_cpu_detach(struct kmem_cpu *cpu)
 {
     kmem_mutex_lock(&registry_lock);
+    /* Magazines first: their objects go back to the depots and slabs, which
+     * may free pages onto this CPU's lists, drained just below. */
+    if (cpu->cpu_state == CPU_ATTACHED)
+        kmem_magazine_cpu_flush(cpu);
     kmem_spin_lock(&cpu->cpu_lock);
     if (cpu->cpu_state == CPU_ATTACHED) {
         drain_cpu_locked(cpu);
@@ -244,6 +273,8 @@ void pcp_reset_all(void)
         struct kmem_cpu *cpu = list_first_entry(&registry, struct kmem_cpu, cpu_link);
         kmem_spin_lock(&cpu->cpu_lock);
         kmem_memset(cpu->cpu_lists, 0, sizeof cpu->cpu_lists);
+        cpu->cpu_caches = NULL; /* its memory goes with the machine */
+        cpu->cpu_ncaches = 0;
         cpu->cpu_state = CPU_DETACHED;
         list_del(&cpu->cpu_link);
         kmem_spin_unlock(&cpu->cpu_lock);

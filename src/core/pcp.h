@@ -36,6 +36,11 @@ struct kmem_cpu {
     struct pcp_list cpu_lists[PCP_NR_ORDERS][KMEM_NR_ZONES]; /* [order][zone]:
                                                  the fast paths index it with one lea */
     struct list_head cpu_link;                               /* on the registry while attached */
+    /* The magazine layer's per-CPU caches (magazine.c), indexed by cache id;
+     * only the owner touches them, but for kmem_cache_destroy, which walks
+     * the registry under its lock (and the cache is idle by contract). */
+    struct kmem_cpu_cache *cpu_caches;
+    unsigned int cpu_ncaches;
 } KMEM_CACHE_ALIGNED;
 
 KMEM_PERCPU_DECLARE(struct kmem_cpu, kmem_cpu_area) KMEM_HIDDEN;
@@ -80,5 +85,15 @@ void pcp_visit_locked(pcp_visit_fn fn, void *arg);
 
 /* Detach every CPU (kmem_shutdown): lists must already be drained. */
 void pcp_reset_all(void);
+
+/* Attach the calling CPU's area if it is not yet; false if it cannot be
+ * (its thread is exiting, or kmem is down). */
+bool kmem_cpu_attach_self(struct kmem_cpu *cpu);
+
+/* The registry, for the magazine layer: lock it and visit every attached
+ * CPU's area. */
+void kmem_cpu_registry_lock(void);
+void kmem_cpu_registry_unlock(void);
+void kmem_cpu_for_each_locked(void (*fn)(struct kmem_cpu *cpu, void *arg), void *arg);
 
 #endif /* KMEM_PCP_H */

@@ -90,9 +90,9 @@ static unsigned int objs_fitting(const struct kmem_cache *c, unsigned int bytes)
     return objs;
 }
 
-/* Choose the slab order: the smallest whose waste is at most 1/8 of the slab;
- * if none up to SLAB_MAX_ORDER, the one that wastes the least fraction (up to
- * MAX_PAGE_ORDER for objects larger than a slab of SLAB_MAX_ORDER). */
+/* Choose the slab order: the smallest whose waste is at most 1/8 of the slab
+ * (large objects get larger slabs: 20000-byte objects, 3 to a 64 KiB slab);
+ * if no order up to MAX_PAGE_ORDER achieves it, the one wasting the least. */
 static bool cache_geometry(struct kmem_cache *c)
 {
     unsigned int best = 0, best_objs = 0;
@@ -110,7 +110,7 @@ static bool cache_geometry(struct kmem_cache *c)
             best_objs = objs;
             best_waste = waste;
         }
-        if (waste * 8 <= bytes || (order >= SLAB_MAX_ORDER && best_objs))
+        if (waste * 8 <= bytes)
             break;
     }
     if (!best_objs)
@@ -122,6 +122,7 @@ static bool cache_geometry(struct kmem_cache *c)
     c->c_waste = (unsigned int)best_waste;
     c->c_colour_step = c->c_align > KMEM_CACHELINE ? c->c_align : KMEM_CACHELINE;
     c->c_colours = c->c_waste / c->c_colour_step + 1;
+    c->c_reciprocal = (unsigned int)(((1ULL << 32) + c->c_size - 1) / c->c_size);
     return true;
 }
 
@@ -285,8 +286,8 @@ unsigned int kmem_slab_alloc_bulk(struct kmem_cache *c, gfp_t gfp, void **objs, 
     return got;
 }
 
-/* The slab of obj, or a reported error. */
-static struct slab *object_slab(struct kmem_cache *c, const void *obj, const void *caller)
+/* The slab of obj, or a reported error (slab.h). */
+struct slab *kmem_slab_of_object(struct kmem_cache *c, const void *obj, const void *caller)
 {
     if (unlikely(!pf_virt_valid(obj)))
         kmem_error(KMERR_NOT_OBJECT,
@@ -358,7 +359,7 @@ void kmem_slab_free_bulk(struct kmem_cache *c, void *const *objs, unsigned int n
     for (unsigned int i = 0; i < n;) {
         kmem_mutex_lock(&c->c_lock);
         for (; i < n && nr_surplus < KMEM_ARRAY_SIZE(surplus); i++) {
-            struct slab *slab = object_slab(c, objs[i], caller);
+            struct slab *slab = kmem_slab_of_object(c, objs[i], caller);
             struct slab *empty = slab_put_locked(c, slab, objs[i], caller);
             if (empty)
                 surplus[nr_surplus++] = empty;
@@ -403,6 +404,7 @@ static struct kmem_cache *cache_create(const char *name, unsigned int size, unsi
                        size, align, why);
         return NULL;
     }
+    kmem_magazine_cache_init(c, true);
     kmem_mutex_lock(&slab_caches_lock);
     list_add_tail(&c->c_link, &slab_caches);
     kmem_mutex_unlock(&slab_caches_lock);
@@ -419,22 +421,6 @@ struct kmem_cache *kmem_cache_create_ops(const char *name, unsigned int size, un
                                          slab_flags_t flags, const struct kmem_cache_ops *ops)
 {
     return cache_create(name, size, align, flags, NULL, ops);
-}
-
-void *kmem_cache_alloc(struct kmem_cache *c, gfp_t gfp)
-{
-    void *obj;
-    if (!kmem_slab_alloc_bulk(c, gfp, &obj, 1))
-        return NULL;
-    if (gfp & __GFP_ZERO)
-        kmem_memset(obj, 0, c->c_object_size);
-    return obj;
-}
-
-void kmem_cache_free(struct kmem_cache *c, void *obj)
-{
-    if (obj)
-        kmem_slab_free_bulk(c, &obj, 1, KMEM_RET_ADDR());
 }
 
 /* Take every empty slab off the cache (all, or those above keep). */
@@ -458,6 +444,7 @@ static void cache_release_empty(struct kmem_cache *c, unsigned long keep)
 
 int kmem_cache_shrink(struct kmem_cache *c)
 {
+    kmem_magazine_depot_purge(c);
     cache_release_empty(c, 0);
     kmem_mutex_lock(&c->c_lock);
     int left = c->c_nr_slabs != 0;
@@ -489,6 +476,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 {
     if (!c)
         return;
+    kmem_magazine_purge_all(c);
     kmem_mutex_lock(&c->c_lock);
     if (c->c_inuse) {
         kmem_log("kmem_cache_destroy(%s): %lu objects remain allocated; the cache and their "
@@ -499,6 +487,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
         return;
     }
     kmem_mutex_unlock(&c->c_lock);
+    kmem_magazine_cache_fini(c);
     kmem_mutex_lock(&slab_caches_lock);
     list_del(&c->c_link);
     kmem_mutex_unlock(&slab_caches_lock);
@@ -519,10 +508,11 @@ unsigned int kmem_cache_size(const struct kmem_cache *c)
 /* ---- boot ------------------------------------------------------------------ */
 
 void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned int size,
-                             unsigned int align, slab_flags_t flags)
+                             unsigned int align, slab_flags_t flags, bool magazines)
 {
     cache_init(c, name, size, align, flags);
     cache_geometry(c);
+    kmem_magazine_cache_init(c, magazines);
     list_add_tail(&c->c_link, &slab_caches);
 }
 
@@ -531,10 +521,11 @@ void kmem_slab_boot(void)
     kmem_mutex_init(&slab_caches_lock);
     list_init(&slab_caches);
     kmem_cache_setup_static(&kmem_cache_cache, "kmem_cache", sizeof(struct kmem_cache), 0,
-                            SLAB_HWCACHE_ALIGN);
+                            SLAB_HWCACHE_ALIGN, false);
     kmem_cache_setup_static(&slab_header_cache, "kmem_slab",
                             (unsigned int)(sizeof(struct slab) + OFFSLAB_MAX_OBJS / 8), 0,
-                            SLAB_HWCACHE_ALIGN);
+                            SLAB_HWCACHE_ALIGN, false);
+    kmem_magazine_boot();
 }
 
 void kmem_slab_shutdown(void)

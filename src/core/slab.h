@@ -10,12 +10,11 @@
 #include <kmem/slab.h>
 
 #include "../internal/lock.h"
+#include "magazine.h"
 #include "page_frame.h"
 
 enum {
     CACHE_NAME_MAX = 32,
-    SLAB_MAX_ORDER = 5,      /* slabs of at most 128 KiB, unless one object
-                                needs more */
     SLAB_ONSLAB_LIMIT = 512, /* objects smaller than this keep their slab
                                 header on the slab (PAGE_SIZE / 8) */
     SLAB_KEEP_EMPTY = 2,     /* empty slabs a cache keeps for reuse */
@@ -36,23 +35,30 @@ struct slab {
 };
 
 struct kmem_cache {
+    /* What the fast paths read (magazine.c), together in one cache line. */
+    unsigned int c_id;         /* index of the per-CPU caches; KMEM_NO_ID */
+    unsigned int c_size;       /* stride: object size rounded to c_align */
+    unsigned int c_reciprocal; /* ceil(2^32 / c_size): object index by a
+                                  multiply instead of a division */
+    unsigned int c_objs_per_slab;
+    unsigned int c_object_size;          /* bytes asked for */
+    unsigned int c_magsize;              /* rounds per magazine (0: no magazines) */
+    struct kmem_cache *c_magazine_cache; /* where its magazines come from */
+
     /* Identity and geometry (read-only after creation). */
     char c_name[CACHE_NAME_MAX];
-    unsigned int c_object_size; /* bytes asked for */
-    unsigned int c_size;        /* stride: object size rounded to c_align */
     unsigned int c_align;
     slab_flags_t c_flags;
     void (*c_ctor)(void *obj);   /* Linux-style constructor */
     struct kmem_cache_ops c_ops; /* Bonwick-style ctor, dtor, reclaim */
     unsigned int c_order;        /* each slab is a block of this order */
-    unsigned int c_objs_per_slab;
-    unsigned int c_map_words;   /* words of sl_free_map */
-    unsigned int c_header;      /* bytes of struct slab with its map */
-    unsigned int c_waste;       /* bytes of a slab used by neither objects
-                                   nor an on-slab header */
-    unsigned int c_colour_step; /* bytes between two colours */
-    unsigned int c_colours;     /* number of colour offsets (>= 1) */
-    bool c_offslab;             /* header in the kmem_slab cache, not on the slab */
+    unsigned int c_map_words;    /* words of sl_free_map */
+    unsigned int c_header;       /* bytes of struct slab with its map */
+    unsigned int c_waste;        /* bytes of a slab used by neither objects
+                                    nor an on-slab header */
+    unsigned int c_colour_step;  /* bytes between two colours */
+    unsigned int c_colours;      /* number of colour offsets (>= 1) */
+    bool c_offslab;              /* header in the kmem_slab cache, not on the slab */
 
     /* Slab lists (under c_lock). */
     struct kmem_mutex c_lock;
@@ -68,6 +74,8 @@ struct kmem_cache {
     unsigned long c_reaped;     /* slabs given back so far */
 
     struct list_head c_link; /* on the list of caches (slab_caches) */
+
+    struct kmem_depot c_depot; /* full and empty magazines (magazine.c) */
 };
 
 /* The slab layer's bulk interface (the magazine layer builds on it): move up
@@ -82,7 +90,11 @@ void kmem_slab_free_bulk(struct kmem_cache *cache, void *const *objs, unsigned i
  * slab block works (slabs are naturally aligned blocks): kmalloc-8k's 8 KiB.
  * Only at boot, before other threads run. */
 void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned int size,
-                             unsigned int align, slab_flags_t flags);
+                             unsigned int align, slab_flags_t flags, bool magazines);
+
+/* Full checks of a free of obj to c (wrong cache, outside any slab, not the
+ * start of an object); returns its slab or reports and panics. */
+struct slab *kmem_slab_of_object(struct kmem_cache *c, const void *obj, const void *caller);
 
 /* The slab that holds obj, or NULL if obj is in no live slab. */
 static inline struct slab *kmem_obj_slab(const void *obj)

@@ -156,7 +156,7 @@ int kmem_cache_check(struct kmem_cache *c)
     if (inuse != c->c_inuse)
         VIOLATION(&bad, "cache %s: slabs have %lu objects in use, the cache says %lu", c->c_name,
                   inuse, c->c_inuse);
-    if (c->c_waste * 8 > (PAGE_SIZE << c->c_order) && c->c_order < SLAB_MAX_ORDER)
+    if (c->c_waste * 8 > (PAGE_SIZE << c->c_order) && c->c_order < MAX_PAGE_ORDER)
         VIOLATION(&bad, "cache %s: a slab wastes %u of %lu bytes", c->c_name, c->c_waste,
                   PAGE_SIZE << c->c_order);
     kmem_mutex_unlock(&c->c_lock);

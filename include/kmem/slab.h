@@ -73,6 +73,9 @@ struct kmem_cache_info {
     unsigned long active_objs;   /* objects allocated */
     unsigned long total_objs;    /* objects in all slabs */
     unsigned long slabs, full_slabs, partial_slabs, empty_slabs;
+    unsigned int magazine_size;  /* rounds per magazine (0: no magazines) */
+    unsigned long depot_full;    /* full magazines in the depot */
+    unsigned long depot_empty;   /* empty magazines in the depot */
 };
 KMEM_API void kmem_cache_info(struct kmem_cache *cache, struct kmem_cache_info *info);
 

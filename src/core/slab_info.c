@@ -31,6 +31,11 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
     info->empty_slabs = c->c_nr_empty;
     info->partial_slabs = c->c_nr_slabs - c->c_nr_full - c->c_nr_empty;
     kmem_mutex_unlock(&c->c_lock);
+    info->magazine_size = c->c_magsize;
+    kmem_mutex_lock(&c->c_depot.d_lock);
+    info->depot_full = c->c_depot.d_nfull;
+    info->depot_empty = c->c_depot.d_nempty;
+    kmem_mutex_unlock(&c->c_depot.d_lock);
 }
 
 struct text {
@@ -44,12 +49,17 @@ static void slabinfo_line(struct kmem_cache *c, void *arg)
     struct text *t = arg;
     struct kmem_cache_info in;
     kmem_cache_info(c, &in);
-    /* Linux's s_show: "%-17s %6lu %6lu %6u %4u %4d" : tunables : slabdata. */
+    /* Linux's s_show: "%-17s %6lu %6lu %6u %4u %4d" : tunables : slabdata.
+     * The tunables are the magazine layer's: limit is the magazine size,
+     * batchcount and sharedfactor the full and empty magazines in the depot.
+     * active_objs counts objects in magazines as in use, as Linux counts
+     * those in its per-CPU arrays. */
     t->n = kmem_text_append(t->buf, t->len, t->n,
                             "%-17s %6lu %6lu %6u %4u %4u : tunables %4u %4u %4u : slabdata %6lu "
                             "%6lu %6u\n",
                             in.name, in.active_objs, in.total_objs, in.size, in.objs_per_slab,
-                            in.pages_per_slab, 0u, 0u, 0u, in.slabs - in.empty_slabs, in.slabs, 0u);
+                            in.pages_per_slab, in.magazine_size, (unsigned int)in.depot_full,
+                            (unsigned int)in.depot_empty, in.slabs - in.empty_slabs, in.slabs, 0u);
 }
 
 size_t kmem_slabinfo(char *buf, size_t len)

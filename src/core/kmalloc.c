@@ -59,6 +59,14 @@ void kmem_kmalloc_boot(void)
                                 kmalloc_classes[i].size, kmalloc_classes[i].align, 0, true);
 }
 
+/* Every page of a large block says whose it is, so that an address inside it
+ * is told from one kmalloc never handed out. */
+static void mark_block(struct page *head, unsigned int order, enum page_owner owner)
+{
+    for (unsigned long i = 0; i < (1UL << order); i++)
+        head[i].pg_owner = (uint8_t)owner;
+}
+
 static KMEM_NOINLINE void *kmalloc_large(size_t size, gfp_t gfp)
 {
     if (size > (PAGE_SIZE << MAX_PAGE_ORDER))
@@ -67,7 +75,7 @@ static KMEM_NOINLINE void *kmalloc_large(size_t size, gfp_t gfp)
     struct page *page = alloc_pages(gfp, order);
     if (!page)
         return NULL;
-    page->pg_owner = PG_OWNER_KMALLOC;
+    mark_block(page, order, PG_OWNER_KMALLOC);
     return pf_page_address(page);
 }
 
@@ -116,6 +124,11 @@ static enum kmalloc_kind kmalloc_classify(const void *p, const char *fn, const v
         *head = page;
         return KM_LARGE;
     }
+    enum page_state state = page_state(page);
+    if ((state == PS_FREE || state == PS_PCP) && page->pg_owner == PG_OWNER_PAGES)
+        kmem_error(KMERR_DOUBLE_FREE,
+                   "%s(%p) called from %p: the memory at pfn %#lx is free (freed twice?)", fn, p,
+                   caller, pf_page_to_pfn(page));
     kmem_error(KMERR_NOT_OBJECT,
                "%s(%p) called from %p: not an address kmalloc handed out (pfn %#lx is %s)", fn, p,
                caller, pf_page_to_pfn(page),
@@ -134,7 +147,7 @@ void kfree(const void *p)
         kmem_cache_free(slab->sl_cache, obj);
         return;
     }
-    head->pg_owner = PG_OWNER_PAGES;
+    mark_block(head, head->pg_order, PG_OWNER_PAGES);
     __free_pages(head, head->pg_order);
 }
 

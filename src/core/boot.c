@@ -13,6 +13,7 @@
 
 #include "../internal/report.h"
 #include "pcp.h"
+#include "shrinker.h"
 #include "slab.h"
 
 enum { ERR_INVAL = 22, ERR_BUSY = 16 };
@@ -106,6 +107,7 @@ int kmem_boot(const struct kmem_machine_desc *desc)
     kmem_kernel_zone =
         zone_populated(&kmem_zones[KMEM_ZONE_NORMAL]) ? KMEM_ZONE_NORMAL : KMEM_ZONE_DMA;
     __atomic_store_n(&kmem_frames.fr_up, true, __ATOMIC_RELEASE);
+    kmem_shrinker_boot();
     kmem_slab_boot();
     kmem_kmalloc_boot();
     return 0;

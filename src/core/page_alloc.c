@@ -9,8 +9,10 @@
  * orders, errors) goes to a noinline *_slow function.
  *
  * Zone fallback: GFP_KERNEL tries Normal, then DMA; GFP_DMA tries DMA only.
- * When every zone fails, the blocks cached on all CPUs' lists are drained
- * back and the request is tried once more before it returns NULL.
+ * When every zone fails, a request that may reclaim runs the shrinkers (the
+ * object caches give back spare memory), the blocks cached on all CPUs'
+ * lists are drained back, and the request is tried once more before it
+ * returns NULL.
  *
  * Free checks: the block must be a head in PS_ALLOC of the given order, or
  * the error is named (double free, wrong order, invalid free, bad address)
@@ -18,6 +20,7 @@
  */
 #include "../internal/report.h"
 #include "pcp.h"
+#include "shrinker.h"
 
 /* ---- allocation ---------------------------------------------------------- */
 
@@ -55,7 +58,11 @@ static KMEM_NOINLINE struct page *alloc_pages_slow(gfp_t gfp, unsigned int order
                    order);
     struct page *page = alloc_from_zonelist(gfp, order);
     if (!page) {
-        /* Blocks may sit on other CPUs' lists: give them back, try again. */
+        /* A request that may reclaim first asks the caches for their spare
+         * memory (depot magazines, empty slabs); blocks may also sit on
+         * other CPUs' lists. Give them back, and try again. */
+        if (gfp & __GFP_DIRECT_RECLAIM)
+            kmem_shrink_all();
         drain_all_pages();
         page = alloc_from_zonelist(gfp, order);
         if (!page)

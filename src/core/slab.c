@@ -372,6 +372,52 @@ void kmem_slab_free_bulk(struct kmem_cache *c, void *const *objs, unsigned int n
 
 /* ---- caches ---------------------------------------------------------------- */
 
+/* Take every empty slab off the cache (all, or those above keep). */
+static void cache_release_empty(struct kmem_cache *c, unsigned long keep)
+{
+    for (;;) {
+        kmem_mutex_lock(&c->c_lock);
+        if (c->c_nr_empty <= keep) {
+            kmem_mutex_unlock(&c->c_lock);
+            return;
+        }
+        struct slab *slab = list_first_entry(&c->c_empty, struct slab, sl_link);
+        list_del(&slab->sl_link);
+        c->c_nr_empty--;
+        c->c_nr_slabs--;
+        c->c_reaped++;
+        kmem_mutex_unlock(&c->c_lock);
+        slab_destroy(c, slab);
+    }
+}
+
+/* The cache's shrinker: the owner's reclaim callback first (it may free
+ * objects it keeps), then the depot's magazines, then every empty slab. */
+static unsigned long cache_shrinker_scan(struct kmem_shrinker *sh)
+{
+    struct kmem_cache *c = container_of(sh, struct kmem_cache, c_shrinker);
+    if (c->c_ops.reclaim)
+        c->c_ops.reclaim(c->c_ops.priv);
+    kmem_mutex_lock(&c->c_lock);
+    unsigned long before = c->c_reaped;
+    kmem_mutex_unlock(&c->c_lock);
+    kmem_magazine_depot_purge(c);
+    cache_release_empty(c, 0);
+    kmem_mutex_lock(&c->c_lock);
+    unsigned long slabs = c->c_reaped - before;
+    kmem_mutex_unlock(&c->c_lock);
+    return slabs << c->c_order;
+}
+
+static void cache_register(struct kmem_cache *c)
+{
+    c->c_shrinker.sh_scan = cache_shrinker_scan;
+    kmem_shrinker_register(&c->c_shrinker);
+    kmem_mutex_lock(&slab_caches_lock);
+    list_add_tail(&c->c_link, &slab_caches);
+    kmem_mutex_unlock(&slab_caches_lock);
+}
+
 static struct kmem_cache *cache_create(const char *name, unsigned int size, unsigned int align,
                                        slab_flags_t flags, void (*ctor)(void *),
                                        const struct kmem_cache_ops *ops)
@@ -405,9 +451,7 @@ static struct kmem_cache *cache_create(const char *name, unsigned int size, unsi
         return NULL;
     }
     kmem_magazine_cache_init(c, true);
-    kmem_mutex_lock(&slab_caches_lock);
-    list_add_tail(&c->c_link, &slab_caches);
-    kmem_mutex_unlock(&slab_caches_lock);
+    cache_register(c);
     return c;
 }
 
@@ -421,25 +465,6 @@ struct kmem_cache *kmem_cache_create_ops(const char *name, unsigned int size, un
                                          slab_flags_t flags, const struct kmem_cache_ops *ops)
 {
     return cache_create(name, size, align, flags, NULL, ops);
-}
-
-/* Take every empty slab off the cache (all, or those above keep). */
-static void cache_release_empty(struct kmem_cache *c, unsigned long keep)
-{
-    for (;;) {
-        kmem_mutex_lock(&c->c_lock);
-        if (c->c_nr_empty <= keep) {
-            kmem_mutex_unlock(&c->c_lock);
-            return;
-        }
-        struct slab *slab = list_first_entry(&c->c_empty, struct slab, sl_link);
-        list_del(&slab->sl_link);
-        c->c_nr_empty--;
-        c->c_nr_slabs--;
-        c->c_reaped++;
-        kmem_mutex_unlock(&c->c_lock);
-        slab_destroy(c, slab);
-    }
 }
 
 int kmem_cache_shrink(struct kmem_cache *c)
@@ -488,6 +513,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
     }
     kmem_mutex_unlock(&c->c_lock);
     kmem_magazine_cache_fini(c);
+    kmem_shrinker_unregister(&c->c_shrinker);
     kmem_mutex_lock(&slab_caches_lock);
     list_del(&c->c_link);
     kmem_mutex_unlock(&slab_caches_lock);
@@ -513,7 +539,7 @@ void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned in
     cache_init(c, name, size, align, flags);
     cache_geometry(c);
     kmem_magazine_cache_init(c, magazines);
-    list_add_tail(&c->c_link, &slab_caches);
+    cache_register(c);
 }
 
 void kmem_slab_boot(void)

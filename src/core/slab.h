@@ -12,6 +12,7 @@
 #include "../internal/lock.h"
 #include "magazine.h"
 #include "page_frame.h"
+#include "shrinker.h"
 
 enum {
     CACHE_NAME_MAX = 32,
@@ -75,7 +76,8 @@ struct kmem_cache {
 
     struct list_head c_link; /* on the list of caches (slab_caches) */
 
-    struct kmem_depot c_depot; /* full and empty magazines (magazine.c) */
+    struct kmem_depot c_depot;       /* full and empty magazines (magazine.c) */
+    struct kmem_shrinker c_shrinker; /* registered with the page allocator */
 };
 
 /* The slab layer's bulk interface (the magazine layer builds on it): move up

@@ -17,7 +17,7 @@
 #include <kmem/kmalloc.h>
 
 #include "../internal/report.h"
-#include "slab.h"
+#include "cache_fast.h"
 #include "zone.h"
 
 enum { NR_KMALLOC_CACHES = 13 };
@@ -85,7 +85,7 @@ void *kmalloc(size_t size, gfp_t gfp)
         return ZERO_SIZE_PTR;
     if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
         return kmalloc_large(size, gfp);
-    return kmem_cache_alloc(&kmalloc_caches[kmalloc_index(size)], gfp);
+    CACHE_ALLOC(&kmalloc_caches[kmalloc_index(size)], gfp);
 }
 
 void *kzalloc(size_t size, gfp_t gfp)
@@ -136,19 +136,31 @@ static enum kmalloc_kind kmalloc_classify(const void *p, const char *fn, const v
                                                   : "no slab and no kmalloc block");
 }
 
-void kfree(const void *p)
+static KMEM_NOINLINE void kfree_slow(void *obj, const void *caller)
 {
-    if (unlikely(ZERO_OR_NULL_PTR(p)))
-        return;
     struct slab *slab;
     struct page *head;
-    void *obj = (void *)(uintptr_t)p;
-    if (kmalloc_classify(p, "kfree", KMEM_RET_ADDR(), &slab, &head) == KM_SLAB) {
-        kmem_cache_free(slab->sl_cache, obj);
+    if (kmalloc_classify(obj, "kfree", caller, &slab, &head) == KM_SLAB) {
+        kmem_cache_free_slow(slab->sl_cache, obj, caller);
         return;
     }
     mark_block(head, head->pg_order, PG_OWNER_PAGES);
     __free_pages(head, head->pg_order);
+}
+
+void kfree(const void *p)
+{
+    void *obj = (void *)(uintptr_t)p;
+    if (unlikely(ZERO_OR_NULL_PTR(p)))
+        return;
+    /* The page names the cache; the cache's fast path checks the rest. */
+    if (likely(pf_virt_valid(p))) {
+        const struct page *page = pf_virt_to_page(p);
+        if (likely(page->pg_owner == PG_OWNER_SLAB) &&
+            likely(cache_free_fast(page->pg_owner_p1, obj)))
+            return;
+    }
+    kfree_slow(obj, KMEM_RET_ADDR());
 }
 
 size_t ksize(const void *p)

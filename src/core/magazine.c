@@ -22,8 +22,10 @@
  *
  * Every free is checked before it enters a magazine: the object must lie in
  * a live slab of this very cache (virt_to_page -> page -> cache) at the start
- * of an object (index by a multiply with the cache's reciprocal), and must not
- * be the object on top of the loaded magazine (an immediate double free).
+ * of an object (the page holds the slab's first object; a bound and a
+ * divisibility test by multiplication), and must not be the object on top of
+ * the loaded magazine (an immediate double free). The fast paths themselves
+ * are inline in cache_fast.h, shared with kmalloc.
  * Failing frees take the slow path, which names the error and panics. A
  * double free of an object deeper in a magazine is found when the magazine
  * goes back to the slab layer (delayed detection is the hardening issue's).
@@ -45,9 +47,8 @@
 #include <kmem/init.h>
 
 #include "../internal/report.h"
+#include "cache_fast.h"
 #include "magazine.h"
-#include "pcp.h"
-#include "slab.h"
 
 enum {
     MAX_CACHE_IDS = 4096,
@@ -346,7 +347,7 @@ static void *cpu_cache_alloc(struct kmem_cache *c, struct kmem_cpu_cache *cc, gf
     return m->mag_round[m->mag_rounds--];
 }
 
-static KMEM_NOINLINE void *cache_alloc_slow(struct kmem_cache *c, gfp_t gfp)
+KMEM_NOINLINE void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp)
 {
     void *obj = NULL;
     if (unlikely(!kmem_is_up()))
@@ -363,14 +364,7 @@ static KMEM_NOINLINE void *cache_alloc_slow(struct kmem_cache *c, gfp_t gfp)
 
 void *kmem_cache_alloc(struct kmem_cache *c, gfp_t gfp)
 {
-    struct kmem_cpu *cpu = kmem_this_cpu();
-    unsigned int id = c->c_id;
-    if (likely(id < cpu->cpu_ncaches && !(gfp & __GFP_ZERO))) {
-        struct kmem_magazine *m = cpu->cpu_caches[id].cc_loaded;
-        if (likely(m->mag_rounds))
-            return m->mag_round[m->mag_rounds--];
-    }
-    return cache_alloc_slow(c, gfp);
+    CACHE_ALLOC(c, gfp);
 }
 
 /* ---- free --------------------------------------------------------------------- */
@@ -410,8 +404,10 @@ static bool cpu_cache_free(struct kmem_cache *c, struct kmem_cpu_cache *cc, void
     return true;
 }
 
-static KMEM_NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, const void *caller)
+KMEM_NOINLINE void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const void *caller)
 {
+    if (!obj)
+        return;                          /* kmem_cache_free(c, NULL) does nothing, as kfree(NULL) */
     kmem_slab_of_object(c, obj, caller); /* names a wrong cache, a foreign or interior pointer */
     struct kmem_cpu_cache *cc = cpu_cache(c);
     if (cc && (obj == cc->cc_loaded->mag_round[cc->cc_loaded->mag_rounds] ||
@@ -423,35 +419,9 @@ static KMEM_NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, const
         kmem_slab_free_bulk(c, &obj, 1, caller);
 }
 
-/* Is obj the start of an object in a live slab of c? Two loads and a
- * multiply; anything else is left to cache_free_slow to name. */
-static KMEM_ALWAYS_INLINE bool object_of(const struct kmem_cache *c, const void *obj)
-{
-    if (unlikely(!pf_virt_valid(obj)))
-        return false;
-    const struct page *page = pf_virt_to_page(obj);
-    const struct slab *slab = page->pg_owner_p0;
-    if (unlikely(page->pg_owner_p1 != c || !slab))
-        return false;
-    uintptr_t off = (uintptr_t)obj - (uintptr_t)slab->sl_objs;
-    uint64_t idx = ((uint64_t)(uint32_t)off * c->c_reciprocal) >> 32;
-    return off < (uintptr_t)c->c_objs_per_slab * c->c_size && idx * c->c_size == off;
-}
-
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
-    if (unlikely(!obj))
+    if (likely(cache_free_fast(c, obj)))
         return;
-    struct kmem_cpu *cpu = kmem_this_cpu();
-    unsigned int id = c->c_id;
-    if (likely(id < cpu->cpu_ncaches && object_of(c, obj))) {
-        struct kmem_magazine *m = cpu->cpu_caches[id].cc_loaded;
-        unsigned int r = m->mag_rounds;
-        if (likely(r < m->mag_capacity && m->mag_round[r] != obj)) {
-            m->mag_round[r + 1] = obj;
-            m->mag_rounds = r + 1;
-            return;
-        }
-    }
-    cache_free_slow(c, obj, KMEM_RET_ADDR());
+    kmem_cache_free_slow(c, obj, KMEM_RET_ADDR());
 }

@@ -26,7 +26,9 @@
  * kmem_cache_shrink gives back all of them.
  *
  * Every page of a slab's block records its slab and cache (pg_owner_p0,
- * pg_owner_p1, pg_owner = PG_OWNER_SLAB) and the head is in state PS_SLAB,
+ * pg_owner_p1, pg_owner = PG_OWNER_SLAB) and the address of the slab's first
+ * object (pg_private, so a free is checked with one load from the page), and
+ * the head is in state PS_SLAB,
  * so virt_to_page(obj) finds the slab in O(1), and __free_pages of a slab
  * is refused.
  *
@@ -122,7 +124,9 @@ static bool cache_geometry(struct kmem_cache *c)
     c->c_waste = (unsigned int)best_waste;
     c->c_colour_step = c->c_align > KMEM_CACHELINE ? c->c_align : KMEM_CACHELINE;
     c->c_colours = c->c_waste / c->c_colour_step + 1;
-    c->c_reciprocal = (unsigned int)(((1ULL << 32) + c->c_size - 1) / c->c_size);
+    c->c_slab_bytes = (unsigned long)c->c_objs_per_slab * c->c_size;
+    c->c_div_magic = UINT64_MAX / c->c_size + 1;
+    c->c_div_limit = c->c_div_magic - 1;
     return true;
 }
 
@@ -178,6 +182,7 @@ static void slab_mark_pages(struct slab *slab, struct kmem_cache *c, bool own)
         page->pg_owner = own ? PG_OWNER_SLAB : PG_OWNER_PAGES;
         page->pg_owner_p0 = own ? slab : NULL;
         page->pg_owner_p1 = own ? c : NULL;
+        page->pg_private = own ? (unsigned long)slab->sl_objs : 0; /* for the free check */
     }
     page_set_state(slab->sl_page, own ? PS_SLAB : PS_ALLOC);
 }

@@ -37,10 +37,13 @@ struct slab {
 
 struct kmem_cache {
     /* What the fast paths read (magazine.c), together in one cache line. */
-    unsigned int c_id;         /* index of the per-CPU caches; KMEM_NO_ID */
-    unsigned int c_size;       /* stride: object size rounded to c_align */
-    unsigned int c_reciprocal; /* ceil(2^32 / c_size): object index by a
-                                  multiply instead of a division */
+    unsigned int c_id;          /* index of the per-CPU caches; KMEM_NO_ID */
+    unsigned int c_size;        /* stride: object size rounded to c_align */
+    unsigned long c_slab_bytes; /* c_objs_per_slab * c_size */
+    uint64_t c_div_magic;       /* 2^64 / c_size rounded up: off is a multiple
+                                   of c_size iff off * magic <= magic - 1
+                                   (Lemire, Kaser, Kurz 2019), no division */
+    uint64_t c_div_limit;       /* c_div_magic - 1 */
     unsigned int c_objs_per_slab;
     unsigned int c_object_size;          /* bytes asked for */
     unsigned int c_magsize;              /* rounds per magazine (0: no magazines) */

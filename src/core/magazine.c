@@ -247,6 +247,13 @@ static void cpu_cache_flush(struct kmem_cache *c, struct kmem_cpu_cache *cc)
     cc->cc_prev = EMPTY_MAGAZINE;
 }
 
+void kmem_magazine_flush_self(struct kmem_cache *c)
+{
+    struct kmem_cpu *cpu = kmem_this_cpu();
+    if (c->c_id < cpu->cpu_ncaches)
+        cpu_cache_flush(c, &cpu->cpu_caches[c->c_id]);
+}
+
 struct flush_one {
     struct kmem_cache *cache;
 };

@@ -49,6 +49,8 @@ void kmem_magazine_cache_init(struct kmem_cache *c, bool magazines);
 void kmem_magazine_purge_all(struct kmem_cache *c);
 /* Release the cache's id (after a successful purge, when destroying it). */
 void kmem_magazine_cache_fini(struct kmem_cache *c);
+/* Return the calling CPU's magazines of the cache to the slab layer. */
+void kmem_magazine_flush_self(struct kmem_cache *c);
 /* Return the depot's magazines to the slab layer (shrink, reclaim). */
 void kmem_magazine_depot_purge(struct kmem_cache *c);
 /* A thread exits: return its magazines (registry lock held). */

@@ -474,6 +474,10 @@ struct kmem_cache *kmem_cache_create_ops(const char *name, unsigned int size, un
 
 int kmem_cache_shrink(struct kmem_cache *c)
 {
+    /* The caller's own magazines, then the depot's: other threads' loaded
+     * and previous magazines are theirs alone (no lock guards them), as
+     * Bonwick's reap leaves CPUs' magazines alone. */
+    kmem_magazine_flush_self(c);
     kmem_magazine_depot_purge(c);
     cache_release_empty(c, 0);
     kmem_mutex_lock(&c->c_lock);
@@ -517,11 +521,14 @@ void kmem_cache_destroy(struct kmem_cache *c)
         return;
     }
     kmem_mutex_unlock(&c->c_lock);
-    kmem_magazine_cache_fini(c);
-    kmem_shrinker_unregister(&c->c_shrinker);
+    /* Off the list first: an exiting thread walks the list (under its lock)
+     * to return magazines by cache id, so the id must not be released, and
+     * perhaps reused by a new cache, while the cache can still be found. */
     kmem_mutex_lock(&slab_caches_lock);
     list_del(&c->c_link);
     kmem_mutex_unlock(&slab_caches_lock);
+    kmem_magazine_cache_fini(c);
+    kmem_shrinker_unregister(&c->c_shrinker);
     cache_release_empty(c, 0);
     kmem_slab_free_bulk(&kmem_cache_cache, (void **)&c, 1, NULL);
 }

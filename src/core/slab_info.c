@@ -150,11 +150,51 @@ static unsigned long check_list(struct kmem_cache *c, struct list_head *list, in
     return n;
 }
 
+/* M2, M3: depot magazines are full or empty as listed, of the cache's size,
+ * and every object in them is an object of this cache that its slab counts
+ * as in use. Called with the depot lock and c_lock held. */
+static void check_depot_list(struct kmem_cache *c, struct kmem_magazine *m, unsigned long count,
+                             bool full, int *bad)
+{
+    unsigned long n = 0;
+    for (; m; m = m->mag_next) {
+        if (++n > count) {
+            VIOLATION(bad, "cache %s: depot %s list longer than its count %lu", c->c_name,
+                      full ? "full" : "empty", count);
+            return;
+        }
+        if (m->mag_capacity != c->c_magsize || m->mag_rounds != (full ? m->mag_capacity : 0u) ||
+            m->mag_round[0] != NULL)
+            VIOLATION(bad, "cache %s: depot magazine %p (%u of %u rounds) on the %s list",
+                      c->c_name, (void *)m, m->mag_rounds, m->mag_capacity,
+                      full ? "full" : "empty");
+        for (unsigned int r = 1; full && r <= m->mag_rounds && r <= m->mag_capacity; r++) {
+            void *obj = m->mag_round[r];
+            struct slab *slab = kmem_obj_slab(obj);
+            if (!slab || slab->sl_cache != c) {
+                VIOLATION(bad, "cache %s: depot magazine %p holds %p, no object of the cache",
+                          c->c_name, (void *)m, obj);
+                continue;
+            }
+            size_t idx = (size_t)((char *)obj - slab->sl_objs) / c->c_size;
+            if (slab->sl_free_map[idx / BITS_PER_WORD] & (1UL << (idx % BITS_PER_WORD)))
+                VIOLATION(bad, "cache %s: object %p is both in a magazine and free in its slab",
+                          c->c_name, obj);
+        }
+    }
+    if (n != count)
+        VIOLATION(bad, "cache %s: depot %s list holds %lu magazines, its count says %lu", c->c_name,
+                  full ? "full" : "empty", n, count);
+}
+
 int kmem_cache_check(struct kmem_cache *c)
 {
     int bad = 0;
     unsigned long inuse = 0;
+    kmem_mutex_lock(&c->c_depot.d_lock);
     kmem_mutex_lock(&c->c_lock);
+    check_depot_list(c, c->c_depot.d_full, c->c_depot.d_nfull, true, &bad);
+    check_depot_list(c, c->c_depot.d_empty, c->c_depot.d_nempty, false, &bad);
     unsigned long full = check_list(c, &c->c_full, 0, &bad, &inuse);
     unsigned long partial = check_list(c, &c->c_partial, 1, &bad, &inuse);
     unsigned long empty = check_list(c, &c->c_empty, 2, &bad, &inuse);
@@ -170,5 +210,6 @@ int kmem_cache_check(struct kmem_cache *c)
         VIOLATION(&bad, "cache %s: a slab wastes %u of %lu bytes", c->c_name, c->c_waste,
                   PAGE_SIZE << c->c_order);
     kmem_mutex_unlock(&c->c_lock);
+    kmem_mutex_unlock(&c->c_depot.d_lock);
     return bad;
 }

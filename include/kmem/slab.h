@@ -73,9 +73,11 @@ struct kmem_cache_info {
     unsigned long active_objs;   /* objects allocated */
     unsigned long total_objs;    /* objects in all slabs */
     unsigned long slabs, full_slabs, partial_slabs, empty_slabs;
-    unsigned int magazine_size;  /* rounds per magazine (0: no magazines) */
-    unsigned long depot_full;    /* full magazines in the depot */
-    unsigned long depot_empty;   /* empty magazines in the depot */
+    unsigned int magazine_size;     /* rounds per magazine now (0: no magazines);
+                                       grows while the depot is contended */
+    unsigned long depot_full;       /* full magazines in the depot */
+    unsigned long depot_empty;      /* empty magazines in the depot */
+    unsigned long magazine_resizes; /* times the magazine size grew */
 };
 KMEM_API void kmem_cache_info(struct kmem_cache *cache, struct kmem_cache_info *info);
 

@@ -36,27 +36,51 @@ static const struct {
 
 static struct kmem_cache kmalloc_caches[NR_KMALLOC_CACHES];
 
-/* Class of sizes 1..192, by (size - 1) / 8 (Linux's size_index). */
-static const uint8_t small_index[24] = {
+/* The class of sizes 1..256, by (size - 1) / 8 (Linux's size_index). */
+#define KMALLOC_SMALL_MAX 256
+static const uint8_t kmalloc_small[KMALLOC_SMALL_MAX / 8] = {
     0, 1, 2, 2, 3, 3, 3, 3, /* 8, 16, 24-32, 40-64 */
     4, 4, 4, 4,             /* 72-96 */
     5, 5, 5, 5,             /* 104-128 */
     6, 6, 6, 6, 6, 6, 6, 6, /* 136-192 */
+    7, 7, 7, 7, 7, 7, 7, 7, /* 200-256 */
 };
 
+/* The same classes as the byte offsets of their caches' per-CPU slots, so
+ * that kmalloc's fast path needs one load to find its slot. The kmalloc
+ * caches are the first to get magazine ids (0 .. 12, checked at boot), so
+ * these are constants; before kmem_init and after kmem_exit every slot is on
+ * the sentinel, and the slow path names the mistake. */
+#define SLOT_OFF(class)                                                                            \
+    (uint16_t)(offsetof(struct kmem_cpu, cpu_slots) + ((class) + 1) * sizeof(struct kmem_cpu_cache))
+static const uint16_t kmalloc_small_slot[KMALLOC_SMALL_MAX / 8] = {
+    SLOT_OFF(0), SLOT_OFF(1), SLOT_OFF(2), SLOT_OFF(2), SLOT_OFF(3), SLOT_OFF(3), SLOT_OFF(3),
+    SLOT_OFF(3), SLOT_OFF(4), SLOT_OFF(4), SLOT_OFF(4), SLOT_OFF(4), SLOT_OFF(5), SLOT_OFF(5),
+    SLOT_OFF(5), SLOT_OFF(5), SLOT_OFF(6), SLOT_OFF(6), SLOT_OFF(6), SLOT_OFF(6), SLOT_OFF(6),
+    SLOT_OFF(6), SLOT_OFF(6), SLOT_OFF(6), SLOT_OFF(7), SLOT_OFF(7), SLOT_OFF(7), SLOT_OFF(7),
+    SLOT_OFF(7), SLOT_OFF(7), SLOT_OFF(7), SLOT_OFF(7),
+};
+KMEM_STATIC_ASSERT(NR_KMALLOC_CACHES < KMEM_CPU_SLOTS, "every kmalloc cache has a slot");
+
+/* The class of sizes 1..KMALLOC_MAX_CACHE_SIZE. */
 static inline unsigned int kmalloc_index(size_t size)
 {
-    if (size <= 192)
-        return small_index[(size - 1) / 8];
-    /* 193..256 -> 7, 257..512 -> 8, ... 4097..8192 -> 12 */
+    if (size <= KMALLOC_SMALL_MAX)
+        return kmalloc_small[(size - 1) / 8];
+    /* 257..512 -> 8, ... 4097..8192 -> 12 */
     return (unsigned int)(sizeof(long) * 8) - (unsigned int)__builtin_clzl(size - 1) - 1;
 }
 
 void kmem_kmalloc_boot(void)
 {
-    for (unsigned int i = 0; i < NR_KMALLOC_CACHES; i++)
+    for (unsigned int i = 0; i < NR_KMALLOC_CACHES; i++) {
         kmem_cache_setup_static(&kmalloc_caches[i], kmalloc_classes[i].name,
                                 kmalloc_classes[i].size, kmalloc_classes[i].align, 0, true);
+        if (kmalloc_caches[i].c_cpu_off != SLOT_OFF(i))
+            kmem_error(KMERR_CORRUPTION, "kmalloc boot: %s got slot offset %lu, not %u",
+                       kmalloc_classes[i].name, kmalloc_caches[i].c_cpu_off,
+                       (unsigned int)SLOT_OFF(i));
+    }
 }
 
 /* Every page of a large block says whose it is, so that an address inside it
@@ -79,13 +103,27 @@ static KMEM_NOINLINE void *kmalloc_large(size_t size, gfp_t gfp)
     return pf_page_address(page);
 }
 
-void *kmalloc(size_t size, gfp_t gfp)
+/* kmalloc of everything its fast path does not serve: 0, 257..8192 (still
+ * through the cache fast path), large blocks, and the slow path of the
+ * small sizes. */
+static KMEM_NOINLINE void *kmalloc_slow(size_t size, gfp_t gfp)
 {
-    if (unlikely(size == 0))
+    if (size == 0)
         return ZERO_SIZE_PTR;
-    if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+    if (size > KMALLOC_MAX_CACHE_SIZE)
         return kmalloc_large(size, gfp);
     CACHE_ALLOC(&kmalloc_caches[kmalloc_index(size)], gfp);
+}
+
+void *kmalloc(size_t size, gfp_t gfp)
+{
+    /* size - 1 wraps for 0, which goes to kmalloc_slow with the rest. */
+    if (likely(size - 1 < KMALLOC_SMALL_MAX) && likely(!(gfp & __GFP_ZERO))) {
+        void *obj = cache_pop(kmalloc_small_slot[(size - 1) / 8]);
+        if (likely(obj))
+            return obj;
+    }
+    return kmalloc_slow(size, gfp);
 }
 
 void *kzalloc(size_t size, gfp_t gfp)
@@ -116,6 +154,11 @@ static enum kmalloc_kind kmalloc_classify(const void *p, const char *fn, const v
         kmem_error(KMERR_NOT_OBJECT, "%s(%p) called from %p: address is outside managed memory", fn,
                    p, caller);
     *slab = kmem_obj_slab(p);
+    if (*slab && (*slab)->sl_cache->c_internal)
+        kmem_error(KMERR_NOT_OBJECT,
+                   "%s(%p) called from %p: not an address kmalloc handed out (an object of "
+                   "kmem's internal cache %s)",
+                   fn, p, caller, (*slab)->sl_cache->c_name);
     if (*slab)
         return KM_SLAB;
     struct page *page = pf_virt_to_page(p);
@@ -140,6 +183,8 @@ static KMEM_NOINLINE void kfree_slow(void *obj, const void *caller)
 {
     struct slab *slab;
     struct page *head;
+    if (ZERO_OR_NULL_PTR(obj))
+        return;
     if (kmalloc_classify(obj, "kfree", caller, &slab, &head) == KM_SLAB) {
         kmem_cache_free_slow(slab->sl_cache, obj, caller);
         return;
@@ -151,14 +196,18 @@ static KMEM_NOINLINE void kfree_slow(void *obj, const void *caller)
 void kfree(const void *p)
 {
     void *obj = (void *)(uintptr_t)p;
-    if (unlikely(ZERO_OR_NULL_PTR(p)))
-        return;
-    /* The page names the cache; the cache's fast path checks the rest. */
+    /* The page tells a slab's object from anything else: its pg_u32 is the
+     * bytes the slab's objects span, and 0 on every other page. NULL and
+     * ZERO_SIZE_PTR fail the direct-map test; the slow path returns for them. */
     if (likely(pf_virt_valid(p))) {
         const struct page *page = pf_virt_to_page(p);
-        if (likely(page->pg_owner == PG_OWNER_SLAB) &&
-            likely(cache_free_fast(page->pg_owner_p1, obj)))
-            return;
+        uintptr_t off = (uintptr_t)p - page->pg_private;
+        if (likely(off < page->pg_u32)) {
+            const struct kmem_cache *c = page->pg_owner_p1;
+            if ((!KMEM_FREE_CHECKS || likely((uint64_t)off * c->c_div_magic <= c->c_div_limit)) &&
+                likely(cache_push(c, obj)))
+                return;
+        }
     }
     kfree_slow(obj, KMEM_RET_ADDR());
 }

@@ -16,28 +16,45 @@
  * fills a whole magazine there with one lock round-trip. Objects in
  * magazines stay constructed, so no constructor runs on these paths.
  *
- * Magazine sizes suit the object size (63 rounds for objects up to 256
- * bytes, down to 3 for large ones). Magazines come from internal caches
- * kmem_magazine_N, which have no magazines of their own.
+ * Where a CPU keeps them. A CPU's area (struct kmem_cpu) holds a slot per
+ * cache: the loaded magazine's top and end, and the two magazines. A cache
+ * knows its slot's byte offset (c_cpu_off), the same in every area, so the
+ * fast paths find it with one add and test nothing but the top (see
+ * cache_fast.h). The area has KMEM_CPU_SLOTS slots; slot 0 is a sentinel
+ * that is always both empty and full, the offset of caches that have no
+ * slot: ids past the slots (kept in a per-CPU overflow array the slow paths
+ * use) and caches without magazines.
  *
- * Every free is checked before it enters a magazine: the object must lie in
- * a live slab of this very cache (virt_to_page -> page -> cache) at the start
- * of an object (the page holds the slab's first object; a bound and a
- * divisibility test by multiplication), and must not be the object on top of
- * the loaded magazine (an immediate double free). The fast paths themselves
- * are inline in cache_fast.h, shared with kmalloc.
- * Failing frees take the slow path, which names the error and panics. A
- * double free of an object deeper in a magazine is found when the magazine
- * goes back to the slab layer (delayed detection is the hardening issue's).
+ * Magazine sizes. A cache starts with magazines that suit its objects (61
+ * rounds up to 256 bytes, down to 5 for large objects) and grows them while
+ * its depot lock is contended, as Bonwick and Adams do: every DEPOT_WINDOW
+ * acquisitions, if at least DEPOT_CONTENDED of them found the lock held, the
+ * next larger size is taken (up to what keeps a magazine's objects within
+ * MAGAZINE_MAX_BYTES), the depot's magazines of the old size are given back,
+ * and CPUs' old magazines are given back as they reach the depot. Larger
+ * magazines make CPUs visit the depot less often, and a CPU whose working
+ * set fits in its two magazines not at all. Magazines are 64 to 4096 bytes
+ * (5 to 509 rounds) and come from internal caches kmem_magazine_N, which have
+ * no magazines of their own.
  *
- * Invariants:
+ * Every free is checked before it enters a magazine (cache_fast.h): the
+ * object must lie in a live slab of this very cache at the start of an
+ * object, and must not be the object on top of the loaded magazine (an
+ * immediate double free). Failing frees take the slow path, which names the
+ * error and panics. A double free of an object deeper in a magazine is found
+ * when the magazine goes back to the slab layer.
+ *
+ * Invariants (M1 and M4 for the calling CPU, M2 and M3 for the depot, are
+ * checked by kmem_cache_check):
  *   M1. A CPU's cc_loaded and cc_prev are its own magazines (or the shared
- *       empty sentinel), never on a depot list, and mag_rounds <=
- *       mag_capacity; mag_round[0] is NULL.
+ *       empty sentinel), never on a depot list; mag_round[0] is NULL;
+ *       cc_top lies in cc_loaded->mag_round[0 .. capacity] and cc_end is
+ *       &mag_round[capacity]; cc_prev is empty or full.
  *   M2. Depot lists hold only full (d_full) or empty (d_empty) magazines of
- *       the cache's size, counted by d_nfull and d_nempty.
+ *       the depot's current size, counted by d_nfull and d_nempty.
  *   M3. An object is in at most one place: a slab's free bitmap, one
  *       magazine, or a user's hands.
+ *   M4. The sentinel slot of every area holds the sentinel magazine.
  *
  * Lock order: registry lock -> depot lock -> slab lock (c_lock) -> page
  * allocator. The fast paths take none. kmem_cache_destroy and thread exit
@@ -52,59 +69,72 @@
 
 enum {
     MAX_CACHE_IDS = 4096,
-    NR_MAGAZINE_SIZES = 5,
+    NR_MAGAZINE_TYPES = 7,
+    MAGAZINE_MAX_BYTES = 128 << 10, /* objects one magazine may hold */
+    DEPOT_WINDOW = 64,              /* depot acquisitions between resize decisions */
+    DEPOT_CONTENDED = 4,            /* contended ones in a window that grow the size */
 };
 
-static const unsigned int magazine_sizes[NR_MAGAZINE_SIZES] = {3, 7, 15, 31, 63};
-static struct kmem_cache magazine_caches[NR_MAGAZINE_SIZES];
+/* Magazines of 64 .. 4096 bytes: the header, mag_round[0] and the rounds. */
+#define MAGAZINE_BYTES(type) (64u << (type))
+static const unsigned int magazine_rounds[NR_MAGAZINE_TYPES] = {5, 13, 29, 61, 125, 253, 509};
+static struct kmem_cache magazine_caches[NR_MAGAZINE_TYPES];
 
-/* The empty magazine every per-CPU cache starts with: capacity 0 sends both
+KMEM_STATIC_ASSERT(sizeof(struct kmem_magazine) + (509 + 1) * sizeof(void *) ==
+                       MAGAZINE_BYTES(NR_MAGAZINE_TYPES - 1),
+                   "magazine sizes are powers of two");
+
+/* The empty magazine every per-CPU slot starts with: capacity 0 sends both
  * fast paths to the slow path, which installs real magazines. */
-static union {
-    struct kmem_magazine m;
-    void *storage[sizeof(struct kmem_magazine) / sizeof(void *) + 1]; /* + mag_round[0] */
-} empty_magazine;
-#define EMPTY_MAGAZINE (&empty_magazine.m)
+union kmem_magazine_sentinel kmem_empty_magazine;
+#define EMPTY_MAGAZINE KMEM_EMPTY_MAGAZINE
 
-/* Cache ids: index of a cache in every CPU's array of per-CPU caches. */
+/* Cache ids: the magazine layer's name of a cache, which picks its slot. */
 static struct kmem_mutex id_lock;
 static unsigned long id_map[MAX_CACHE_IDS / (8 * sizeof(unsigned long))];
 
-/* ---- per-CPU caches --------------------------------------------------------- */
+/* ---- sizes and ids ------------------------------------------------------------ */
 
-static unsigned int magazine_size_for(unsigned int object_size)
+/* The magazine type a cache starts with, and the largest it may grow to. */
+static unsigned int magazine_type_first(unsigned int object_size)
 {
     if (object_size <= 256)
-        return 4; /* 63 rounds */
+        return 3; /* 61 rounds */
     if (object_size <= 1024)
-        return 3;
-    if (object_size <= 4096)
         return 2;
-    if (object_size <= 16384)
+    if (object_size <= 4096)
         return 1;
     return 0;
+}
+
+static unsigned int magazine_type_max(unsigned int object_size)
+{
+    unsigned int type = magazine_type_first(object_size);
+    while (type + 1 < NR_MAGAZINE_TYPES &&
+           (unsigned long)magazine_rounds[type + 1] * object_size <= MAGAZINE_MAX_BYTES)
+        type++;
+    return type;
 }
 
 void kmem_magazine_boot(void)
 {
     kmem_mutex_init(&id_lock);
     kmem_memset(id_map, 0, sizeof id_map);
-    kmem_memset(&empty_magazine, 0, sizeof empty_magazine); /* mag_round[0] is NULL */
-    static const char *const names[NR_MAGAZINE_SIZES] = {"kmem_magazine_3", "kmem_magazine_7",
-                                                         "kmem_magazine_15", "kmem_magazine_31",
-                                                         "kmem_magazine_63"};
-    for (unsigned int i = 0; i < NR_MAGAZINE_SIZES; i++)
-        kmem_cache_setup_static(
-            &magazine_caches[i], names[i],
-            (unsigned int)(sizeof(struct kmem_magazine) + (magazine_sizes[i] + 1) * sizeof(void *)),
-            0, SLAB_HWCACHE_ALIGN, false);
+    kmem_memset(&kmem_empty_magazine, 0, sizeof kmem_empty_magazine); /* mag_round[0] NULL */
+    static const char *const names[NR_MAGAZINE_TYPES] = {
+        "kmem_magazine_5",   "kmem_magazine_13",  "kmem_magazine_29", "kmem_magazine_61",
+        "kmem_magazine_125", "kmem_magazine_253", "kmem_magazine_509"};
+    for (unsigned int i = 0; i < NR_MAGAZINE_TYPES; i++)
+        kmem_cache_setup_static(&magazine_caches[i], names[i], MAGAZINE_BYTES(i), 0,
+                                SLAB_HWCACHE_ALIGN, false);
 }
 
 void kmem_magazine_cache_init(struct kmem_cache *c, bool magazines)
 {
     c->c_id = KMEM_NO_ID;
-    c->c_magsize = 0;
-    c->c_magazine_cache = NULL;
+    c->c_cpu_off = 0; /* the sentinel slot */
+    kmem_mutex_init(&c->c_depot.d_lock);
+    c->c_depot.d_magtype = magazine_type_first(c->c_size);
     if (!magazines)
         return;
     kmem_mutex_lock(&id_lock);
@@ -119,9 +149,9 @@ void kmem_magazine_cache_init(struct kmem_cache *c, bool magazines)
     kmem_mutex_unlock(&id_lock);
     if (c->c_id == KMEM_NO_ID)
         return; /* out of ids: this cache works from its slabs only */
-    unsigned int kind = magazine_size_for(c->c_size);
-    c->c_magsize = magazine_sizes[kind];
-    c->c_magazine_cache = &magazine_caches[kind];
+    if (c->c_id + 1 < KMEM_CPU_SLOTS)
+        c->c_cpu_off =
+            offsetof(struct kmem_cpu, cpu_slots) + (c->c_id + 1) * sizeof(struct kmem_cpu_cache);
 }
 
 void kmem_magazine_cache_fini(struct kmem_cache *c)
@@ -133,61 +163,119 @@ void kmem_magazine_cache_fini(struct kmem_cache *c)
     id_map[c->c_id / bits] &= ~(1UL << (c->c_id % bits));
     kmem_mutex_unlock(&id_lock);
     c->c_id = KMEM_NO_ID;
+    c->c_cpu_off = 0;
 }
 
-/* Make this CPU's array of per-CPU caches cover id (slow path, rare). */
-static KMEM_NOINLINE bool cpu_caches_grow(struct kmem_cpu *cpu, unsigned int id)
+unsigned int kmem_magazine_size(const struct kmem_cache *c)
+{
+    if (c->c_id == KMEM_NO_ID)
+        return 0;
+    return magazine_rounds[__atomic_load_n(&c->c_depot.d_magtype, __ATOMIC_RELAXED)];
+}
+
+/* ---- per-CPU slots ------------------------------------------------------------ */
+
+/* The loaded magazine's rounds are cc_top's position while it is loaded:
+ * write them back before the slow path looks at the magazine. The sentinel
+ * is never written (it is shared by every CPU). */
+static void slot_sync(struct kmem_cpu_cache *cc)
+{
+    if (cc->cc_loaded != EMPTY_MAGAZINE)
+        cc->cc_loaded->mag_rounds = (unsigned int)(cc->cc_top - cc->cc_loaded->mag_round);
+}
+
+/* Install loaded and prev (both synced) and the fast paths' view of loaded. */
+static void slot_load(struct kmem_cpu_cache *cc, struct kmem_magazine *loaded,
+                      struct kmem_magazine *prev)
+{
+    cc->cc_loaded = loaded;
+    cc->cc_prev = prev;
+    cc->cc_top = &loaded->mag_round[loaded->mag_rounds];
+    cc->cc_end = &loaded->mag_round[loaded->mag_capacity];
+}
+
+static void slot_reset(struct kmem_cpu_cache *cc)
+{
+    slot_load(cc, EMPTY_MAGAZINE, EMPTY_MAGAZINE);
+}
+
+void kmem_cpu_slots_reset(struct kmem_cpu *cpu)
+{
+    for (unsigned int i = 0; i < KMEM_CPU_SLOTS; i++)
+        slot_reset(&cpu->cpu_slots[i]);
+    cpu->cpu_overflow = NULL; /* its memory goes with the machine */
+    cpu->cpu_noverflow = 0;
+}
+
+/* Make this CPU's overflow array cover index i (slow path, rare). */
+static KMEM_NOINLINE bool overflow_grow(struct kmem_cpu *cpu, unsigned int i)
 {
     unsigned int n = 64;
-    while (n <= id)
+    while (n <= i)
         n *= 2;
     size_t bytes = n * sizeof(struct kmem_cpu_cache);
-    unsigned int order = (unsigned int)get_order(bytes);
-    struct page *page = alloc_pages(GFP_KERNEL, order);
+    struct page *page = alloc_pages(GFP_KERNEL, (unsigned int)get_order(bytes));
     if (!page)
         return false;
     struct kmem_cpu_cache *fresh = pf_page_address(page);
-    struct kmem_cpu_cache *old = cpu->cpu_caches;
-    unsigned int old_n = cpu->cpu_ncaches;
-    for (unsigned int i = 0; i < n; i++) {
-        fresh[i].cc_loaded = i < old_n ? old[i].cc_loaded : EMPTY_MAGAZINE;
-        fresh[i].cc_prev = i < old_n ? old[i].cc_prev : EMPTY_MAGAZINE;
+    struct kmem_cpu_cache *old = cpu->cpu_overflow;
+    unsigned int old_n = cpu->cpu_noverflow;
+    for (unsigned int j = 0; j < n; j++) {
+        if (j < old_n)
+            fresh[j] = old[j];
+        else
+            slot_reset(&fresh[j]);
     }
     /* Swap under the registry lock: kmem_cache_destroy reads other CPUs'
      * arrays under it. */
     kmem_cpu_registry_lock();
-    cpu->cpu_caches = fresh;
-    cpu->cpu_ncaches = n;
+    cpu->cpu_overflow = fresh;
+    cpu->cpu_noverflow = n;
     kmem_cpu_registry_unlock();
     if (old)
         free_pages((unsigned long)old, (unsigned int)get_order(old_n * sizeof *old));
     return true;
 }
 
-/* The calling CPU's per-CPU cache of c, or NULL (no magazines for c, or this
- * thread is exiting). */
-static struct kmem_cpu_cache *cpu_cache(struct kmem_cache *c)
+/* A CPU's slot for c if it has one already (no allocation), or NULL. */
+static struct kmem_cpu_cache *slot_find(struct kmem_cpu *cpu, const struct kmem_cache *c)
+{
+    if (c->c_cpu_off)
+        return (struct kmem_cpu_cache *)(void *)((char *)cpu + c->c_cpu_off);
+    if (c->c_id == KMEM_NO_ID)
+        return NULL;
+    unsigned int i = c->c_id - (KMEM_CPU_SLOTS - 1);
+    return i < cpu->cpu_noverflow ? &cpu->cpu_overflow[i] : NULL;
+}
+
+/* The calling CPU's slot for c, or NULL (no magazines for c, or this thread
+ * is exiting). */
+static struct kmem_cpu_cache *cpu_slot(struct kmem_cache *c)
 {
     if (c->c_id == KMEM_NO_ID)
         return NULL;
     struct kmem_cpu *cpu = kmem_this_cpu();
     if (!kmem_cpu_attach_self(cpu))
         return NULL;
-    if (c->c_id >= cpu->cpu_ncaches && !cpu_caches_grow(cpu, c->c_id))
-        return NULL;
-    return &cpu->cpu_caches[c->c_id];
+    if (!c->c_cpu_off) {
+        unsigned int i = c->c_id - (KMEM_CPU_SLOTS - 1);
+        if (i >= cpu->cpu_noverflow && !overflow_grow(cpu, i))
+            return NULL;
+    }
+    return slot_find(cpu, c);
 }
 
-/* ---- magazines and the depot ------------------------------------------------ */
+/* ---- magazines and the depot -------------------------------------------------- */
 
 static struct kmem_magazine *magazine_new(struct kmem_cache *c)
 {
+    unsigned int type = __atomic_load_n(&c->c_depot.d_magtype, __ATOMIC_RELAXED);
     struct kmem_magazine *m;
-    if (!kmem_slab_alloc_bulk(c->c_magazine_cache, GFP_NOWAIT, (void **)&m, 1))
+    if (!kmem_slab_alloc_bulk(&magazine_caches[type], GFP_NOWAIT, (void **)&m, 1))
         return NULL;
     m->mag_next = NULL;
     m->mag_rounds = 0;
-    m->mag_capacity = c->c_magsize;
+    m->mag_capacity = magazine_rounds[type];
     m->mag_round[0] = NULL;
     return m;
 }
@@ -199,7 +287,57 @@ static void magazine_destroy(struct kmem_cache *c, struct kmem_magazine *m)
         return;
     if (m->mag_rounds)
         kmem_slab_free_bulk(c, &m->mag_round[1], m->mag_rounds, NULL);
-    kmem_slab_free_bulk(c->c_magazine_cache, (void **)&m, 1, NULL);
+    unsigned int type = 0;
+    while (magazine_rounds[type] != m->mag_capacity)
+        type++;
+    kmem_slab_free_bulk(&magazine_caches[type], (void **)&m, 1, NULL);
+}
+
+static void magazine_destroy_list(struct kmem_cache *c, struct kmem_magazine *m)
+{
+    while (m) {
+        struct kmem_magazine *next = m->mag_next;
+        magazine_destroy(c, m);
+        m = next;
+    }
+}
+
+/* Depot lock and unlock: the unlock decides on a resize at the end of each
+ * window, and gives back (after dropping the lock) whatever magazines the
+ * critical section set aside on *stale. */
+static void depot_lock(struct kmem_depot *d)
+{
+    if (unlikely(!kmem_mutex_trylock(&d->d_lock))) {
+        kmem_mutex_lock_slow(&d->d_lock);
+        d->d_contended++;
+    }
+    d->d_acquired++;
+}
+
+static void depot_unlock(struct kmem_cache *c, struct kmem_magazine *stale)
+{
+    struct kmem_depot *d = &c->c_depot;
+    if (unlikely(d->d_acquired >= DEPOT_WINDOW)) {
+        if (d->d_contended >= DEPOT_CONTENDED && d->d_magtype < magazine_type_max(c->c_size)) {
+            __atomic_store_n(&d->d_magtype, d->d_magtype + 1, __ATOMIC_RELAXED);
+            d->d_resizes++;
+            /* The depot's magazines are now of the old size (M2). */
+            for (struct kmem_magazine **list = &d->d_full;; list = &d->d_empty) {
+                while (*list) {
+                    struct kmem_magazine *m = *list;
+                    *list = m->mag_next;
+                    m->mag_next = stale;
+                    stale = m;
+                }
+                if (list == &d->d_empty)
+                    break;
+            }
+            d->d_nfull = d->d_nempty = 0;
+        }
+        d->d_acquired = d->d_contended = 0;
+    }
+    kmem_mutex_unlock(&d->d_lock);
+    magazine_destroy_list(c, stale);
 }
 
 static struct kmem_magazine *depot_take(struct kmem_magazine **list, unsigned long *count)
@@ -212,11 +350,24 @@ static struct kmem_magazine *depot_take(struct kmem_magazine **list, unsigned lo
     return m;
 }
 
-static void depot_give(struct kmem_magazine **list, unsigned long *count, struct kmem_magazine *m)
+/* Put a full or empty magazine on its depot list; one of an old size goes on
+ * *stale instead, to be given back once the lock is dropped. */
+static void depot_give(struct kmem_depot *d, struct kmem_magazine *m, struct kmem_magazine **stale)
 {
-    m->mag_next = *list;
-    *list = m;
-    (*count)++;
+    if (m == EMPTY_MAGAZINE)
+        return;
+    if (m->mag_capacity != magazine_rounds[d->d_magtype]) {
+        m->mag_next = *stale;
+        *stale = m;
+    } else if (m->mag_rounds) {
+        m->mag_next = d->d_full;
+        d->d_full = m;
+        d->d_nfull++;
+    } else {
+        m->mag_next = d->d_empty;
+        d->d_empty = m;
+        d->d_nempty++;
+    }
 }
 
 void kmem_magazine_depot_purge(struct kmem_cache *c)
@@ -227,50 +378,39 @@ void kmem_magazine_depot_purge(struct kmem_cache *c)
     d->d_full = d->d_empty = NULL;
     d->d_nfull = d->d_nempty = 0;
     kmem_mutex_unlock(&d->d_lock);
-    while (full) {
-        struct kmem_magazine *next = full->mag_next;
-        magazine_destroy(c, full);
-        full = next;
-    }
-    while (empty) {
-        struct kmem_magazine *next = empty->mag_next;
-        magazine_destroy(c, empty);
-        empty = next;
-    }
+    magazine_destroy_list(c, full);
+    magazine_destroy_list(c, empty);
 }
 
-static void cpu_cache_flush(struct kmem_cache *c, struct kmem_cpu_cache *cc)
+static void slot_flush(struct kmem_cache *c, struct kmem_cpu_cache *cc)
 {
-    magazine_destroy(c, cc->cc_loaded);
-    magazine_destroy(c, cc->cc_prev);
-    cc->cc_loaded = EMPTY_MAGAZINE;
-    cc->cc_prev = EMPTY_MAGAZINE;
+    slot_sync(cc);
+    struct kmem_magazine *loaded = cc->cc_loaded, *prev = cc->cc_prev;
+    slot_reset(cc);
+    magazine_destroy(c, loaded);
+    magazine_destroy(c, prev);
 }
 
 void kmem_magazine_flush_self(struct kmem_cache *c)
 {
-    struct kmem_cpu *cpu = kmem_this_cpu();
-    if (c->c_id < cpu->cpu_ncaches)
-        cpu_cache_flush(c, &cpu->cpu_caches[c->c_id]);
+    struct kmem_cpu_cache *cc = slot_find(kmem_this_cpu(), c);
+    if (cc)
+        slot_flush(c, cc);
 }
-
-struct flush_one {
-    struct kmem_cache *cache;
-};
 
 static void flush_cpu_of_cache(struct kmem_cpu *cpu, void *arg)
 {
-    struct kmem_cache *c = ((struct flush_one *)arg)->cache;
-    if (c->c_id < cpu->cpu_ncaches)
-        cpu_cache_flush(c, &cpu->cpu_caches[c->c_id]);
+    struct kmem_cache *c = arg;
+    struct kmem_cpu_cache *cc = slot_find(cpu, c);
+    if (cc)
+        slot_flush(c, cc);
 }
 
 void kmem_magazine_purge_all(struct kmem_cache *c)
 {
     if (c->c_id != KMEM_NO_ID) {
-        struct flush_one arg = {c};
         kmem_cpu_registry_lock();
-        kmem_cpu_for_each_locked(flush_cpu_of_cache, &arg);
+        kmem_cpu_for_each_locked(flush_cpu_of_cache, c);
         kmem_cpu_registry_unlock();
     }
     kmem_magazine_depot_purge(c);
@@ -280,78 +420,84 @@ void kmem_magazine_purge_all(struct kmem_cache *c)
  * be used by other threads), flushing partial ones to the slabs. */
 static void flush_cpu_cache(struct kmem_cache *c, void *arg)
 {
-    struct kmem_cpu *cpu = arg;
-    if (c->c_id == KMEM_NO_ID || c->c_id >= cpu->cpu_ncaches)
+    struct kmem_cpu_cache *cc = slot_find(arg, c);
+    if (!cc)
         return;
-    struct kmem_cpu_cache *cc = &cpu->cpu_caches[c->c_id];
+    slot_sync(cc);
     struct kmem_magazine *mags[2] = {cc->cc_loaded, cc->cc_prev};
-    cc->cc_loaded = cc->cc_prev = EMPTY_MAGAZINE;
+    slot_reset(cc);
+    struct kmem_magazine *stale = NULL;
+    depot_lock(&c->c_depot);
     for (int i = 0; i < 2; i++) {
         struct kmem_magazine *m = mags[i];
-        if (m == EMPTY_MAGAZINE)
-            continue;
         if (m->mag_rounds == m->mag_capacity || m->mag_rounds == 0) {
-            kmem_mutex_lock(&c->c_depot.d_lock);
-            if (m->mag_rounds)
-                depot_give(&c->c_depot.d_full, &c->c_depot.d_nfull, m);
-            else
-                depot_give(&c->c_depot.d_empty, &c->c_depot.d_nempty, m);
-            kmem_mutex_unlock(&c->c_depot.d_lock);
+            depot_give(&c->c_depot, m, &stale);
         } else {
-            magazine_destroy(c, m);
+            m->mag_next = stale;
+            stale = m;
         }
     }
+    depot_unlock(c, stale);
 }
 
 void kmem_magazine_cpu_flush(struct kmem_cpu *cpu)
 {
-    if (!cpu->cpu_caches)
-        return;
     kmem_slab_for_each_cache(flush_cpu_cache, cpu);
-    struct kmem_cpu_cache *caches = cpu->cpu_caches;
-    unsigned int n = cpu->cpu_ncaches;
-    cpu->cpu_caches = NULL;
-    cpu->cpu_ncaches = 0;
-    free_pages((unsigned long)caches, (unsigned int)get_order(n * sizeof *caches));
+    struct kmem_cpu_cache *overflow = cpu->cpu_overflow;
+    unsigned int n = cpu->cpu_noverflow;
+    cpu->cpu_overflow = NULL;
+    cpu->cpu_noverflow = 0;
+    if (overflow)
+        free_pages((unsigned long)overflow, (unsigned int)get_order(n * sizeof *overflow));
 }
 
 /* ---- allocation --------------------------------------------------------------- */
 
-/* Refill: a full magazine from the depot, or one filled from the slabs. */
-static void *cpu_cache_alloc(struct kmem_cache *c, struct kmem_cpu_cache *cc, gfp_t gfp)
+/* The loaded magazine is empty: swap in the previous one if it is full, else
+ * exchange the previous one for a full magazine from the depot, else fill
+ * the loaded one from the slabs. Returns an object, or NULL. */
+static void *slot_alloc(struct kmem_cache *c, struct kmem_cpu_cache *cc, gfp_t gfp)
 {
-    struct kmem_magazine *m = cc->cc_loaded;
-    if (m->mag_rounds)
-        return m->mag_round[m->mag_rounds--];
-    if (cc->cc_prev->mag_rounds) {
-        cc->cc_loaded = cc->cc_prev;
-        cc->cc_prev = m;
-        return cc->cc_loaded->mag_round[cc->cc_loaded->mag_rounds--];
+    slot_sync(cc);
+    struct kmem_magazine *loaded = cc->cc_loaded, *prev = cc->cc_prev;
+    if (loaded->mag_rounds) {
+        /* Only for __GFP_ZERO requests, which skip the fast path. */
+    } else if (prev->mag_rounds) {
+        struct kmem_magazine *t = loaded;
+        loaded = prev;
+        prev = t;
+    } else {
+        struct kmem_depot *d = &c->c_depot;
+        struct kmem_magazine *stale = NULL;
+        depot_lock(d);
+        struct kmem_magazine *full = depot_take(&d->d_full, &d->d_nfull);
+        if (full) {
+            depot_give(d, prev, &stale);
+            prev = loaded;
+            loaded = full;
+        } else if (loaded->mag_capacity != magazine_rounds[d->d_magtype]) {
+            depot_give(d, loaded, &stale); /* empty, of an old size (or the sentinel) */
+            loaded = NULL;
+        }
+        depot_unlock(c, stale);
+        if (!full) {
+            /* No full magazine anywhere: fill one from the slabs, with one
+             * trip through the slab lock for the whole magazine. */
+            if (!loaded)
+                loaded = magazine_new(c);
+            if (!loaded) {
+                slot_load(cc, EMPTY_MAGAZINE, prev);
+                return NULL;
+            }
+            loaded->mag_rounds =
+                kmem_slab_alloc_bulk(c, gfp, &loaded->mag_round[1], loaded->mag_capacity);
+        }
     }
-    struct kmem_depot *d = &c->c_depot;
-    kmem_mutex_lock(&d->d_lock);
-    struct kmem_magazine *full = depot_take(&d->d_full, &d->d_nfull);
-    if (full) {
-        if (cc->cc_prev != EMPTY_MAGAZINE)
-            depot_give(&d->d_empty, &d->d_nempty, cc->cc_prev);
-        cc->cc_prev = m;
-        cc->cc_loaded = full;
-        kmem_mutex_unlock(&d->d_lock);
-        return full->mag_round[full->mag_rounds--];
-    }
-    kmem_mutex_unlock(&d->d_lock);
-    /* No full magazine anywhere: fill the loaded one from the slabs, with one
-     * trip through the slab lock for a whole magazine. */
-    if (m == EMPTY_MAGAZINE) {
-        m = magazine_new(c);
-        if (!m)
-            return NULL;
-        cc->cc_loaded = m;
-    }
-    m->mag_rounds = kmem_slab_alloc_bulk(c, gfp, &m->mag_round[1], m->mag_capacity);
-    if (!m->mag_rounds)
-        return NULL;
-    return m->mag_round[m->mag_rounds--];
+    void *obj = NULL;
+    if (loaded->mag_rounds)
+        obj = loaded->mag_round[loaded->mag_rounds--];
+    slot_load(cc, loaded, prev);
+    return obj;
 }
 
 KMEM_NOINLINE void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp)
@@ -359,9 +505,9 @@ KMEM_NOINLINE void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp)
     void *obj = NULL;
     if (unlikely(!kmem_is_up()))
         kmem_error(KMERR_NOT_UP, "kmem_cache_alloc(%s) called before kmem_init", c->c_name);
-    struct kmem_cpu_cache *cc = cpu_cache(c);
+    struct kmem_cpu_cache *cc = cpu_slot(c);
     if (cc)
-        obj = cpu_cache_alloc(c, cc, gfp);
+        obj = slot_alloc(c, cc, gfp);
     if (!obj && !kmem_slab_alloc_bulk(c, gfp, &obj, 1))
         return NULL;
     if (gfp & __GFP_ZERO)
@@ -376,38 +522,35 @@ void *kmem_cache_alloc(struct kmem_cache *c, gfp_t gfp)
 
 /* ---- free --------------------------------------------------------------------- */
 
-static bool cpu_cache_free(struct kmem_cache *c, struct kmem_cpu_cache *cc, void *obj)
+/* The loaded magazine is full: swap in the previous one if it is empty, else
+ * give the previous (full) one to the depot for an empty one. Pushes obj;
+ * false if no magazine could take it. */
+static bool slot_free(struct kmem_cache *c, struct kmem_cpu_cache *cc, void *obj)
 {
-    struct kmem_magazine *m = cc->cc_loaded;
-    if (m->mag_rounds < m->mag_capacity) {
-        m->mag_round[++m->mag_rounds] = obj;
-        return true;
-    }
-    if (cc->cc_prev->mag_rounds == 0 && cc->cc_prev != EMPTY_MAGAZINE) {
-        cc->cc_loaded = cc->cc_prev;
-        cc->cc_prev = m;
-        cc->cc_loaded->mag_round[++cc->cc_loaded->mag_rounds] = obj;
-        return true;
-    }
-    /* Both full (or not yet real): the previous one goes to the depot as a
-     * full magazine, the loaded one becomes previous, and an empty magazine
-     * from the depot (or a new one) is loaded. */
-    struct kmem_depot *d = &c->c_depot;
-    kmem_mutex_lock(&d->d_lock);
-    struct kmem_magazine *empty = depot_take(&d->d_empty, &d->d_nempty);
-    kmem_mutex_unlock(&d->d_lock);
-    if (!empty) {
-        empty = magazine_new(c);
-        if (!empty)
+    slot_sync(cc);
+    struct kmem_magazine *loaded = cc->cc_loaded, *prev = cc->cc_prev;
+    if (loaded->mag_rounds < loaded->mag_capacity) {
+        /* A push the fast path did not make (a cache without a slot). */
+    } else if (prev->mag_rounds == 0 && prev != EMPTY_MAGAZINE) {
+        struct kmem_magazine *t = loaded;
+        loaded = prev;
+        prev = t;
+    } else {
+        struct kmem_depot *d = &c->c_depot;
+        struct kmem_magazine *stale = NULL;
+        depot_lock(d);
+        struct kmem_magazine *empty = depot_take(&d->d_empty, &d->d_nempty);
+        depot_give(d, prev, &stale); /* full, or the sentinel */
+        depot_unlock(c, stale);
+        prev = loaded;
+        loaded = empty ? empty : magazine_new(c);
+        if (!loaded) {
+            slot_load(cc, EMPTY_MAGAZINE, prev);
             return false;
+        }
     }
-    kmem_mutex_lock(&d->d_lock);
-    if (cc->cc_prev != EMPTY_MAGAZINE)
-        depot_give(&d->d_full, &d->d_nfull, cc->cc_prev);
-    kmem_mutex_unlock(&d->d_lock);
-    cc->cc_prev = m;
-    cc->cc_loaded = empty;
-    empty->mag_round[++empty->mag_rounds] = obj;
+    loaded->mag_round[++loaded->mag_rounds] = obj;
+    slot_load(cc, loaded, prev);
     return true;
 }
 
@@ -416,13 +559,16 @@ KMEM_NOINLINE void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const v
     if (!obj)
         return;                          /* kmem_cache_free(c, NULL) does nothing, as kfree(NULL) */
     kmem_slab_of_object(c, obj, caller); /* names a wrong cache, a foreign or interior pointer */
-    struct kmem_cpu_cache *cc = cpu_cache(c);
-    if (cc && (obj == cc->cc_loaded->mag_round[cc->cc_loaded->mag_rounds] ||
-               obj == cc->cc_prev->mag_round[cc->cc_prev->mag_rounds]))
-        kmem_error(KMERR_DOUBLE_FREE,
-                   "kmem_cache_free(%s, %p) called from %p: the object was just freed", c->c_name,
-                   obj, caller);
-    if (!cc || !cpu_cache_free(c, cc, obj))
+    struct kmem_cpu_cache *cc = cpu_slot(c);
+    if (cc) {
+        slot_sync(cc);
+        if (obj == cc->cc_loaded->mag_round[cc->cc_loaded->mag_rounds] ||
+            obj == cc->cc_prev->mag_round[cc->cc_prev->mag_rounds])
+            kmem_error(KMERR_DOUBLE_FREE,
+                       "kmem_cache_free(%s, %p) called from %p: the object was just freed",
+                       c->c_name, obj, caller);
+    }
+    if (!cc || !slot_free(c, cc, obj))
         kmem_slab_free_bulk(c, &obj, 1, caller);
 }
 
@@ -431,4 +577,11 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
     if (likely(cache_free_fast(c, obj)))
         return;
     kmem_cache_free_slow(c, obj, KMEM_RET_ADDR());
+}
+
+/* ---- looking inside ------------------------------------------------------------ */
+
+const struct kmem_cpu_cache *kmem_magazine_slot_self(const struct kmem_cache *c)
+{
+    return slot_find(kmem_this_cpu(), c);
 }

@@ -6,15 +6,19 @@
 #ifndef KMEM_MAGAZINE_H
 #define KMEM_MAGAZINE_H
 
+#include "../internal/compiler.h"
 #include "../internal/lock.h"
 
 struct kmem_cache;
 struct kmem_cpu;
 
 /* A magazine: a stack of up to mag_capacity constructed objects in
- * mag_round[1 .. mag_rounds]. mag_round[0] is always NULL, so "the object on
- * top" (mag_round[mag_rounds]) exists even in an empty magazine, and the free
- * fast path's immediate double-free test needs no emptiness test. */
+ * mag_round[1 .. mag_rounds]. mag_round[0] is always NULL: popping it means
+ * "empty", so the allocation fast path needs no separate emptiness test, and
+ * the object on top (mag_round[mag_rounds]) exists even in an empty magazine
+ * for the free fast path's immediate double-free test. While a magazine is
+ * some CPU's loaded one, its true top is that CPU's cc_top, and mag_rounds
+ * is brought up to date only when the slow path looks at it. */
 struct kmem_magazine {
     struct kmem_magazine *mag_next; /* on a depot list */
     unsigned int mag_rounds;
@@ -23,20 +27,43 @@ struct kmem_magazine {
 };
 
 /* One CPU's (thread's) view of one cache: Bonwick and Adams' loaded and
- * previous magazines. Both point at a shared empty sentinel of capacity 0
- * until the CPU gets real magazines, so the fast paths never test for NULL. */
+ * previous magazines, and the loaded one's top and end, which is all the
+ * fast paths read: allocation pops *cc_top (NULL: empty), free pushes above
+ * it unless cc_top == cc_end (full). All four point into a shared empty
+ * sentinel of capacity 0 until the CPU gets real magazines, so the fast
+ * paths never test for NULL. */
 struct kmem_cpu_cache {
+    void **cc_top; /* &cc_loaded->mag_round[rounds] */
+    void **cc_end; /* &cc_loaded->mag_round[mag_capacity] */
     struct kmem_magazine *cc_loaded;
     struct kmem_magazine *cc_prev;
 };
 
-/* A cache's depot of full and empty magazines. */
+/* The empty sentinel magazine (never written) and a slot's initial state. */
+extern KMEM_HIDDEN union kmem_magazine_sentinel {
+    struct kmem_magazine m;
+    void *words[sizeof(struct kmem_magazine) / sizeof(void *) + 1]; /* + mag_round[0] */
+} kmem_empty_magazine;
+#define KMEM_EMPTY_MAGAZINE (&kmem_empty_magazine.m)
+#define KMEM_EMPTY_ROUND0   (&kmem_empty_magazine.m.mag_round[0])
+#define KMEM_CPU_CACHE_INIT                                                                        \
+    {                                                                                              \
+        KMEM_EMPTY_ROUND0, KMEM_EMPTY_ROUND0, KMEM_EMPTY_MAGAZINE, KMEM_EMPTY_MAGAZINE             \
+    }
+
+/* A cache's depot of full and empty magazines, and the magazine size it
+ * hands out, which grows while the depot lock is contended (Bonwick and
+ * Adams' dynamic magazine resizing). */
 struct kmem_depot {
     struct kmem_mutex d_lock;
+    unsigned int d_magtype; /* index of the magazine size new magazines get */
     struct kmem_magazine *d_full;
     struct kmem_magazine *d_empty;
     unsigned long d_nfull;
     unsigned long d_nempty;
+    unsigned int d_acquired;  /* lock acquisitions in this window */
+    unsigned int d_contended; /* of which found the lock held */
+    unsigned long d_resizes;  /* magazine size increases so far */
 };
 
 #define KMEM_NO_ID 0xffffffffu /* a cache without magazines */
@@ -55,5 +82,11 @@ void kmem_magazine_flush_self(struct kmem_cache *c);
 void kmem_magazine_depot_purge(struct kmem_cache *c);
 /* A thread exits: return its magazines (registry lock held). */
 void kmem_magazine_cpu_flush(struct kmem_cpu *cpu);
+/* Put every slot of an area back on the sentinel (kmem_exit, thread exit). */
+void kmem_cpu_slots_reset(struct kmem_cpu *cpu);
+/* Rounds of the magazines the cache hands out now (0: no magazines). */
+unsigned int kmem_magazine_size(const struct kmem_cache *c);
+/* The calling CPU's slot for c, or NULL if it has none (for the checks). */
+const struct kmem_cpu_cache *kmem_magazine_slot_self(const struct kmem_cache *c);
 
 #endif /* KMEM_MAGAZINE_H */

@@ -57,7 +57,8 @@ struct page {
     };
     uint8_t pg_zone;  /* enum kmem_zone_type of the frame */
     uint8_t pg_owner; /* enum page_owner, for allocated heads */
-    uint32_t pg_u32;  /* owner-private */
+    uint32_t pg_u32;  /* 0, but on slab pages: the bytes of the slab's
+                         objects (kfree's one test for "a slab page") */
     union {
         struct list_head pg_lru; /* FREE: on the zone's free list;
                                     PCP: pg_lru.next chains the per-CPU list */

@@ -31,7 +31,7 @@
 #include "magazine.h"
 #include "pcp.h"
 
-KMEM_PERCPU_DEFINE(struct kmem_cpu, kmem_cpu_area);
+KMEM_PERCPU_DEFINE(struct kmem_cpu, kmem_cpu_area, KMEM_CPU_INIT);
 
 static struct kmem_mutex registry_lock;
 static struct list_head registry = {&registry, &registry};
@@ -273,8 +273,7 @@ void pcp_reset_all(void)
         struct kmem_cpu *cpu = list_first_entry(&registry, struct kmem_cpu, cpu_link);
         kmem_spin_lock(&cpu->cpu_lock);
         kmem_memset(cpu->cpu_lists, 0, sizeof cpu->cpu_lists);
-        cpu->cpu_caches = NULL; /* its memory goes with the machine */
-        cpu->cpu_ncaches = 0;
+        kmem_cpu_slots_reset(cpu);
         cpu->cpu_state = CPU_DETACHED;
         list_del(&cpu->cpu_link);
         kmem_spin_unlock(&cpu->cpu_lock);

@@ -6,6 +6,7 @@
 #define KMEM_PCP_H
 
 #include "kmem_pl.h"
+#include "magazine.h"
 #include "zone.h"
 
 enum {
@@ -30,18 +31,35 @@ enum cpu_state {
 };
 
 struct kmem_cpu {
+    /* The magazine layer's per-CPU caches (magazine.c): slot 0 is the
+     * sentinel every cache without a slot of its own points at (it stays
+     * empty and full at once, so both fast paths leave for the slow path),
+     * slots 1 .. KMEM_CPU_SLOTS - 1 belong to the caches of ids 0 .. 126.
+     * A cache finds its slot at the constant byte offset c_cpu_off. First in
+     * the area, so that offset 0 is the sentinel even in a cache descriptor
+     * that was never set up. Only the owner touches the slots, but for
+     * kmem_cache_destroy and kmem_exit, which walk the registry under its
+     * lock (and the cache is idle by contract). */
+    struct kmem_cpu_cache cpu_slots[KMEM_CPU_SLOTS];
     struct kmem_spin cpu_lock; /* the owner's fast path try-locks it; a drain
                                   from another CPU takes it */
     unsigned int cpu_state;    /* enum cpu_state, under cpu_lock and registry */
     struct pcp_list cpu_lists[PCP_NR_ORDERS][KMEM_NR_ZONES]; /* [order][zone]:
                                                  the fast paths index it with one lea */
     struct list_head cpu_link;                               /* on the registry while attached */
-    /* The magazine layer's per-CPU caches (magazine.c), indexed by cache id;
-     * only the owner touches them, but for kmem_cache_destroy, which walks
-     * the registry under its lock (and the cache is idle by contract). */
-    struct kmem_cpu_cache *cpu_caches;
-    unsigned int cpu_ncaches;
+    /* Per-CPU caches of the caches whose ids have no slot (ids from
+     * KMEM_CPU_SLOTS - 1 on, reached by the slow paths only), grown on
+     * demand and indexed by id. */
+    struct kmem_cpu_cache *cpu_overflow;
+    unsigned int cpu_noverflow;
 } KMEM_CACHE_ALIGNED;
+
+/* The initial state of every area: all slots on the empty sentinel magazine
+ * (a zeroed slot would make the fast paths dereference NULL). */
+#define KMEM_CPU_INIT                                                                              \
+    {                                                                                              \
+        .cpu_slots = { [0 ... KMEM_CPU_SLOTS - 1] = KMEM_CPU_CACHE_INIT }                          \
+    }
 
 KMEM_PERCPU_DECLARE(struct kmem_cpu, kmem_cpu_area) KMEM_HIDDEN;
 
@@ -55,6 +73,11 @@ static KMEM_ALWAYS_INLINE struct kmem_cpu *kmem_this_cpu(void)
 {
     return KMEM_THIS_CPU_PTR(kmem_cpu_area);
 }
+
+/* This CPU's slot at byte offset off of its area (a cache's c_cpu_off), for
+ * the fast paths; possibly a pointer in another address space (the hosted
+ * platform's %fs), so only its fields are used, never the pointer itself. */
+#define kmem_this_cpu_slot(off) KMEM_THIS_CPU_AT(struct kmem_cpu_cache, kmem_cpu_area, (off))
 
 static KMEM_ALWAYS_INLINE struct page *pcp_next(const struct page *page)
 {

@@ -26,8 +26,9 @@
  * kmem_cache_shrink gives back all of them.
  *
  * Every page of a slab's block records its slab and cache (pg_owner_p0,
- * pg_owner_p1, pg_owner = PG_OWNER_SLAB) and the address of the slab's first
- * object (pg_private, so a free is checked with one load from the page), and
+ * pg_owner_p1, pg_owner = PG_OWNER_SLAB), the address of the slab's first
+ * object (pg_private) and the bytes its objects span (pg_u32, 0 on every
+ * other page), so that a free is checked with loads from the page alone, and
  * the head is in state PS_SLAB,
  * so virt_to_page(obj) finds the slab in O(1), and __free_pages of a slab
  * is refused.
@@ -182,7 +183,8 @@ static void slab_mark_pages(struct slab *slab, struct kmem_cache *c, bool own)
         page->pg_owner = own ? PG_OWNER_SLAB : PG_OWNER_PAGES;
         page->pg_owner_p0 = own ? slab : NULL;
         page->pg_owner_p1 = own ? c : NULL;
-        page->pg_private = own ? (unsigned long)slab->sl_objs : 0; /* for the free check */
+        page->pg_private = own ? (unsigned long)slab->sl_objs : 0; /* for the free checks */
+        page->pg_u32 = own ? (uint32_t)c->c_slab_bytes : 0;
     }
     page_set_state(slab->sl_page, own ? PS_SLAB : PS_ALLOC);
 }
@@ -550,6 +552,7 @@ void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned in
 {
     cache_init(c, name, size, align, flags);
     cache_geometry(c);
+    c->c_internal = !magazines; /* the kmalloc caches are the static ones with magazines */
     kmem_magazine_cache_init(c, magazines);
     cache_register(c);
 }

@@ -36,18 +36,18 @@ struct slab {
 };
 
 struct kmem_cache {
-    /* What the fast paths read (magazine.c), together in one cache line. */
-    unsigned int c_id;          /* index of the per-CPU caches; KMEM_NO_ID */
-    unsigned int c_size;        /* stride: object size rounded to c_align */
+    /* What the fast paths read (cache_fast.h), together in one cache line. */
+    unsigned long c_cpu_off;    /* byte offset of this cache's slot in every
+                                   CPU's area (0: the sentinel, no fast path) */
     unsigned long c_slab_bytes; /* c_objs_per_slab * c_size */
     uint64_t c_div_magic;       /* 2^64 / c_size rounded up: off is a multiple
                                    of c_size iff off * magic <= magic - 1
                                    (Lemire, Kaser, Kurz 2019), no division */
     uint64_t c_div_limit;       /* c_div_magic - 1 */
+    unsigned int c_size;        /* stride: object size rounded to c_align */
+    unsigned int c_object_size; /* bytes asked for */
+    unsigned int c_id;          /* the magazine layer's id; KMEM_NO_ID */
     unsigned int c_objs_per_slab;
-    unsigned int c_object_size;          /* bytes asked for */
-    unsigned int c_magsize;              /* rounds per magazine (0: no magazines) */
-    struct kmem_cache *c_magazine_cache; /* where its magazines come from */
 
     /* Identity and geometry (read-only after creation). */
     char c_name[CACHE_NAME_MAX];
@@ -63,6 +63,8 @@ struct kmem_cache {
     unsigned int c_colour_step;  /* bytes between two colours */
     unsigned int c_colours;      /* number of colour offsets (>= 1) */
     bool c_offslab;              /* header in the kmem_slab cache, not on the slab */
+    bool c_internal;             /* kmem's own (slab headers, caches, magazines):
+                                    kfree refuses its objects */
 
     /* Slab lists (under c_lock). */
     struct kmem_mutex c_lock;

@@ -8,6 +8,7 @@
 
 #include "../internal/fmt.h"
 #include "../internal/report.h"
+#include "pcp.h"
 #include "slab.h"
 
 #define BITS_PER_WORD (8 * sizeof(unsigned long))
@@ -31,8 +32,9 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
     info->empty_slabs = c->c_nr_empty;
     info->partial_slabs = c->c_nr_slabs - c->c_nr_full - c->c_nr_empty;
     kmem_mutex_unlock(&c->c_lock);
-    info->magazine_size = c->c_magsize;
     kmem_mutex_lock(&c->c_depot.d_lock);
+    info->magazine_size = kmem_magazine_size(c);
+    info->magazine_resizes = c->c_depot.d_resizes;
     info->depot_full = c->c_depot.d_nfull;
     info->depot_empty = c->c_depot.d_nempty;
     kmem_mutex_unlock(&c->c_depot.d_lock);
@@ -114,7 +116,8 @@ static void check_pages(const struct kmem_cache *c, const struct slab *slab, int
     unsigned long pfn = pf_page_to_pfn(head);
     for (unsigned long i = 0; i < (1UL << c->c_order); i++) {
         const struct page *p = pf_pfn_to_page(pfn + i);
-        if (p->pg_owner != PG_OWNER_SLAB || p->pg_owner_p0 != slab || p->pg_owner_p1 != c)
+        if (p->pg_owner != PG_OWNER_SLAB || p->pg_owner_p0 != slab || p->pg_owner_p1 != c ||
+            p->pg_private != (unsigned long)slab->sl_objs || p->pg_u32 != c->c_slab_bytes)
             VIOLATION(bad, "cache %s: page pfn %#lx of slab %p does not point back to it",
                       c->c_name, pfn + i, (const void *)slab);
     }
@@ -150,6 +153,32 @@ static unsigned long check_list(struct kmem_cache *c, struct list_head *list, in
     return n;
 }
 
+/* M3: every object in rounds 1 .. n of m is an object of this cache that
+ * its slab counts as in use. */
+static void check_rounds(struct kmem_cache *c, const struct kmem_magazine *m, unsigned int n,
+                         int *bad)
+{
+    for (unsigned int r = 1; r <= n && r <= m->mag_capacity; r++) {
+        void *obj = m->mag_round[r];
+        struct slab *slab = kmem_obj_slab(obj);
+        if (!slab || slab->sl_cache != c) {
+            VIOLATION(bad, "cache %s: magazine %p holds %p, no object of the cache", c->c_name,
+                      (const void *)m, obj);
+            continue;
+        }
+        size_t off = (size_t)((char *)obj - slab->sl_objs);
+        if (off % c->c_size) {
+            VIOLATION(bad, "cache %s: magazine %p holds %p, inside an object", c->c_name,
+                      (const void *)m, obj);
+            continue;
+        }
+        size_t idx = off / c->c_size;
+        if (slab->sl_free_map[idx / BITS_PER_WORD] & (1UL << (idx % BITS_PER_WORD)))
+            VIOLATION(bad, "cache %s: object %p is both in a magazine and free in its slab",
+                      c->c_name, obj);
+    }
+}
+
 /* M2, M3: depot magazines are full or empty as listed, of the cache's size,
  * and every object in them is an object of this cache that its slab counts
  * as in use. Called with the depot lock and c_lock held. */
@@ -163,28 +192,49 @@ static void check_depot_list(struct kmem_cache *c, struct kmem_magazine *m, unsi
                       full ? "full" : "empty", count);
             return;
         }
-        if (m->mag_capacity != c->c_magsize || m->mag_rounds != (full ? m->mag_capacity : 0u) ||
-            m->mag_round[0] != NULL)
+        if (m->mag_capacity != kmem_magazine_size(c) ||
+            m->mag_rounds != (full ? m->mag_capacity : 0u) || m->mag_round[0] != NULL)
             VIOLATION(bad, "cache %s: depot magazine %p (%u of %u rounds) on the %s list",
                       c->c_name, (void *)m, m->mag_rounds, m->mag_capacity,
                       full ? "full" : "empty");
-        for (unsigned int r = 1; full && r <= m->mag_rounds && r <= m->mag_capacity; r++) {
-            void *obj = m->mag_round[r];
-            struct slab *slab = kmem_obj_slab(obj);
-            if (!slab || slab->sl_cache != c) {
-                VIOLATION(bad, "cache %s: depot magazine %p holds %p, no object of the cache",
-                          c->c_name, (void *)m, obj);
-                continue;
-            }
-            size_t idx = (size_t)((char *)obj - slab->sl_objs) / c->c_size;
-            if (slab->sl_free_map[idx / BITS_PER_WORD] & (1UL << (idx % BITS_PER_WORD)))
-                VIOLATION(bad, "cache %s: object %p is both in a magazine and free in its slab",
-                          c->c_name, obj);
-        }
+        if (full)
+            check_rounds(c, m, m->mag_rounds, bad);
     }
     if (n != count)
         VIOLATION(bad, "cache %s: depot %s list holds %lu magazines, its count says %lu", c->c_name,
                   full ? "full" : "empty", n, count);
+}
+
+/* M1, M4 and M3 for the calling CPU's slot of c (its loaded magazine's
+ * rounds are where cc_top is). Other CPUs' slots are theirs alone. */
+static void check_self_slot(struct kmem_cache *c, int *bad)
+{
+    const struct kmem_cpu_cache *sentinel = &kmem_this_cpu()->cpu_slots[0];
+    if (sentinel->cc_loaded != KMEM_EMPTY_MAGAZINE || sentinel->cc_prev != KMEM_EMPTY_MAGAZINE ||
+        sentinel->cc_top != KMEM_EMPTY_MAGAZINE->mag_round ||
+        sentinel->cc_end != sentinel->cc_top || *KMEM_EMPTY_ROUND0 ||
+        kmem_empty_magazine.m.mag_capacity)
+        VIOLATION(bad, "this CPU's sentinel slot is not on the empty sentinel magazine");
+    const struct kmem_cpu_cache *cc = kmem_magazine_slot_self(c);
+    if (!cc)
+        return;
+    const struct kmem_magazine *loaded = cc->cc_loaded, *prev = cc->cc_prev;
+    if (cc->cc_end != &loaded->mag_round[loaded->mag_capacity] || cc->cc_top < loaded->mag_round ||
+        cc->cc_top > cc->cc_end) {
+        VIOLATION(bad, "cache %s: this CPU's loaded magazine %p and its top and end disagree",
+                  c->c_name, (const void *)loaded);
+        return;
+    }
+    if (loaded->mag_round[0] || prev->mag_round[0])
+        VIOLATION(bad, "cache %s: a magazine of this CPU lost its NULL round 0", c->c_name);
+    if (prev->mag_rounds > prev->mag_capacity ||
+        (prev->mag_rounds != 0 && prev->mag_rounds != prev->mag_capacity)) {
+        VIOLATION(bad, "cache %s: this CPU's previous magazine %p holds %u of %u rounds", c->c_name,
+                  (const void *)prev, prev->mag_rounds, prev->mag_capacity);
+        return;
+    }
+    check_rounds(c, loaded, (unsigned int)(cc->cc_top - loaded->mag_round), bad);
+    check_rounds(c, prev, prev->mag_rounds, bad);
 }
 
 int kmem_cache_check(struct kmem_cache *c)
@@ -195,6 +245,7 @@ int kmem_cache_check(struct kmem_cache *c)
     kmem_mutex_lock(&c->c_lock);
     check_depot_list(c, c->c_depot.d_full, c->c_depot.d_nfull, true, &bad);
     check_depot_list(c, c->c_depot.d_empty, c->c_depot.d_nempty, false, &bad);
+    check_self_slot(c, &bad);
     unsigned long full = check_list(c, &c->c_full, 0, &bad, &inuse);
     unsigned long partial = check_list(c, &c->c_partial, 1, &bad, &inuse);
     unsigned long empty = check_list(c, &c->c_empty, 2, &bad, &inuse);

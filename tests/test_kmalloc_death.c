@@ -12,7 +12,11 @@
  *     kmalloc block";
  *   - kfree of a page from alloc_pages: "no slab and no kmalloc block";
  *   - a double kfree of a slab object: "double free";
- *   - ksize of a pointer kmalloc did not hand out.
+ *   - ksize of a pointer kmalloc did not hand out;
+ *   - kfree of an object of one of kmem's internal caches (a cache
+ *     descriptor, a magazine): "internal cache";
+ *   - kmalloc and kfree before kmem_init (never up, and after kmem_exit):
+ *     "not initialized".
  *
  * The machine's memory is a MAP_SHARED mapping, so what a child writes into
  * it (a slab header's free bitmap, say) the parent sees too: a child that
@@ -25,6 +29,9 @@
 #include <stdbool.h>
 
 #include <kmem.h>
+
+#include "core/pcp.h"
+#include "core/slab.h"
 
 enum { MSG = 256 };
 
@@ -254,6 +261,66 @@ TEST(death_double_kfree_large)
     kmem_exit();
 }
 
+/* ---- kmem's own objects ------------------------------------------------------------ */
+
+TEST(death_kfree_internal_object)
+{
+    char a[MSG];
+    REQUIRE(kmem_init(NULL) == 0);
+    /* A cache descriptor is an object of the internal cache "kmem_cache". */
+    struct kmem_cache *c = kmem_cache_create("victim", 64, 0, 0, NULL);
+    REQUIRE(c != NULL);
+    g_ptr = c;
+    DEATH(do_kfree, "kmem: invalid free: ", fmt(a, "kfree(%p)", g_ptr),
+          "internal cache kmem_cache");
+    DEATH(do_ksize, "kmem: invalid free: ", "internal cache kmem_cache");
+    /* A magazine (white-box: this CPU's loaded one, which now holds obj). */
+    void *obj = kmem_cache_alloc(c, GFP_KERNEL);
+    REQUIRE(obj != NULL);
+    kmem_cache_free(c, obj);
+    struct kmem_cpu_cache *cc = (void *)((char *)kmem_this_cpu() + c->c_cpu_off);
+    REQUIRE(cc->cc_loaded != KMEM_EMPTY_MAGAZINE && *cc->cc_top == obj);
+    g_ptr = cc->cc_loaded;
+    DEATH(do_kfree, "kmem: invalid free: ", fmt(a, "kfree(%p)", g_ptr),
+          "internal cache kmem_magazine_61");
+    kmem_cache_destroy(c);
+    kmem_exit();
+}
+
+/* ---- before kmem_init -------------------------------------------------------------- */
+
+static void do_kmalloc(void)
+{
+    volatile void *p = kmalloc(32, GFP_KERNEL);
+    (void)p;
+}
+static void do_kmalloc_large(void)
+{
+    volatile void *p = kmalloc(100000, GFP_KERNEL);
+    (void)p;
+}
+
+TEST(death_before_init)
+{
+    /* Never initialized in this process yet (the first test to run). */
+    DEATH(do_kmalloc, "kmem: not initialized: ", "kmalloc(32, gfp ", "before kmem_init");
+    DEATH(do_kmalloc_large, "kmem: not initialized: ", "kmalloc(100000, gfp ");
+    g_ptr = (void *)0x12345678;
+    DEATH(do_kfree, "kmem: not initialized: ", "kfree(0x12345678)");
+    kfree(NULL); /* fine at any time */
+    kfree(ZERO_SIZE_PTR);
+    /* After a machine came and went: the slots are back on the sentinel. */
+    REQUIRE(kmem_init(NULL) == 0);
+    void *p = kmalloc(32, GFP_KERNEL);
+    REQUIRE(p != NULL);
+    kfree(p);
+    p = kmalloc(32, GFP_KERNEL); /* now in this CPU's magazine */
+    kmem_exit();
+    DEATH(do_kmalloc, "kmem: not initialized: ", "kmalloc(32, gfp ");
+    g_ptr = p;
+    DEATH(do_kfree, "kmem: not initialized: ", "kfree(");
+}
+
 /* Each test brings its machine up; take it down even after a failed REQUIRE. */
 #define RUN_CLEAN(t)                                                                               \
     do {                                                                                           \
@@ -264,6 +331,7 @@ TEST(death_double_kfree_large)
 
 int main(void)
 {
+    RUN_CLEAN(death_before_init);
     RUN_CLEAN(death_kfree_foreign);
     RUN_CLEAN(death_ksize_foreign);
     RUN_CLEAN(death_kfree_inside_object);
@@ -271,5 +339,6 @@ int main(void)
     RUN_CLEAN(death_kfree_alloc_pages);
     RUN_CLEAN(death_double_kfree_slab);
     RUN_CLEAN(death_double_kfree_large);
+    RUN_CLEAN(death_kfree_internal_object);
     return harness_report();
 }

@@ -14,6 +14,7 @@
  * page; a slab page names its slab and cache, a kmalloc block its order.
  * Anything else is not ours, and is reported.
  */
+#include <kmem/init.h>
 #include <kmem/kmalloc.h>
 
 #include "../internal/report.h"
@@ -108,6 +109,8 @@ static KMEM_NOINLINE void *kmalloc_large(size_t size, gfp_t gfp)
  * small sizes. */
 static KMEM_NOINLINE void *kmalloc_slow(size_t size, gfp_t gfp)
 {
+    if (unlikely(!kmem_is_up()))
+        kmem_error(KMERR_NOT_UP, "kmalloc(%zu, gfp %#x) called before kmem_init", size, gfp);
     if (size == 0)
         return ZERO_SIZE_PTR;
     if (size > KMALLOC_MAX_CACHE_SIZE)
@@ -185,6 +188,8 @@ static KMEM_NOINLINE void kfree_slow(void *obj, const void *caller)
     struct page *head;
     if (ZERO_OR_NULL_PTR(obj))
         return;
+    if (unlikely(!kmem_is_up()))
+        kmem_error(KMERR_NOT_UP, "kfree(%p) called from %p before kmem_init", obj, caller);
     if (kmalloc_classify(obj, "kfree", caller, &slab, &head) == KM_SLAB) {
         kmem_cache_free_slow(slab->sl_cache, obj, caller);
         return;

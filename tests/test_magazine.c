@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_magazine.c - the magazine layer's own machinery (magazine.c).
+ *
+ *   magazine_slots            kmalloc's caches have the fixed slots its fast
+ *                             path assumes, user caches slots of their own,
+ *                             every thread starts on the sentinel, and the
+ *                             calling CPU's slot passes kmem_cache_check (M1).
+ *   magazine_overflow_caches  caches whose ids have no slot (200 caches) still
+ *                             keep freed objects in magazines, through the
+ *                             slow path, and give them back when a thread
+ *                             exits; then all the pages come back.
+ *   magazine_single_thread_no_resize  without contention the size stays.
+ *   magazine_resize_contended a contended depot lock grows the magazines
+ *                             step by step up to the size limit of the
+ *                             objects (Bonwick and Adams 2001), and the depot
+ *                             keeps only magazines of the current size (M2).
+ *   magazine_resize_threads   two threads churning batches through the depot
+ *                             while it grows: contents intact, checks clean.
+ */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <kmem.h>
+
+#include "core/pcp.h"
+#include "core/slab.h"
+
+enum { BATCH = 1000, MAX_CACHES = 200 };
+
+static void up(void)
+{
+    struct kmem_config cfg = {.mem_size = 256u << 20};
+    if (kmem_init(&cfg) != 0) {
+        fprintf(stderr, "kmem_init failed\n");
+        exit(2);
+    }
+}
+
+static unsigned long free_pages_now(void)
+{
+    drain_all_pages();
+    unsigned long n = 0;
+    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
+        struct kmem_zone_info zi;
+        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
+            n += zi.free_pages + zi.pcp_pages;
+    }
+    return n;
+}
+
+static void shrink_one(struct kmem_cache *c, void *arg)
+{
+    (void)arg;
+    kmem_cache_shrink(c);
+}
+
+/* Every cache's spare slabs and magazines back (the internal ones too).
+ * Twice: shrinking a cache with off-slab headers frees headers into
+ * "kmem_slab", which may have been shrunk before it in the first pass. */
+static void shrink_all(void)
+{
+    kmem_slab_for_each_cache(shrink_one, NULL);
+    kmem_slab_for_each_cache(shrink_one, NULL);
+}
+
+static struct kmem_cache_info info_of(struct kmem_cache *c)
+{
+    struct kmem_cache_info in;
+    memset(&in, 0, sizeof in);
+    kmem_cache_info(c, &in);
+    return in;
+}
+
+/* A batch: BATCH objects allocated, stamped, checked and freed again. */
+static bool batch(struct kmem_cache *c, uint64_t stamp)
+{
+    static _Thread_local void *objs[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+        objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
+        if (!objs[i])
+            return false;
+        *(uint64_t *)objs[i] = stamp ^ (uint64_t)(uintptr_t)objs[i];
+    }
+    bool ok = true;
+    for (int i = 0; i < BATCH; i++) {
+        ok &= *(uint64_t *)objs[i] == (stamp ^ (uint64_t)(uintptr_t)objs[i]);
+        kmem_cache_free(c, objs[i]);
+    }
+    return ok;
+}
+
+/* ---- slots ---------------------------------------------------------------------- */
+
+static void *slots_of_new_thread(void *arg)
+{
+    (void)arg;
+    struct kmem_cpu *cpu = kmem_this_cpu();
+    long bad = 0;
+    for (unsigned int i = 0; i < KMEM_CPU_SLOTS; i++)
+        bad += cpu->cpu_slots[i].cc_loaded != KMEM_EMPTY_MAGAZINE ||
+               cpu->cpu_slots[i].cc_prev != KMEM_EMPTY_MAGAZINE ||
+               cpu->cpu_slots[i].cc_top != KMEM_EMPTY_ROUND0 ||
+               cpu->cpu_slots[i].cc_end != KMEM_EMPTY_ROUND0;
+    return (void *)bad;
+}
+
+TEST(magazine_slots)
+{
+    up();
+    /* A thread that never ran kmem has every slot on the sentinel. */
+    pthread_t t;
+    void *bad = (void *)1;
+    REQUIRE(pthread_create(&t, NULL, slots_of_new_thread, NULL) == 0);
+    pthread_join(t, &bad);
+    CHECK(bad == NULL);
+
+    /* kmalloc-32 is class 2: slot 3 (slot 0 is the sentinel). */
+    void *p = kmalloc(32, GFP_KERNEL);
+    struct kmem_cache *k32 = virt_to_page(p)->pg_owner_p1;
+    CHECK_STR_EQ(kmem_cache_name(k32), "kmalloc-32");
+    CHECK_EQ(k32->c_cpu_off,
+             offsetof(struct kmem_cpu, cpu_slots) + 3 * sizeof(struct kmem_cpu_cache));
+    CHECK(kmem_this_cpu()->cpu_slots[3].cc_loaded != KMEM_EMPTY_MAGAZINE);
+    kfree(p);
+
+    struct kmem_cache *a = kmem_cache_create("slot-a", 40, 0, 0, NULL);
+    struct kmem_cache *b = kmem_cache_create("slot-b", 40, 0, 0, NULL);
+    REQUIRE(a && b);
+    CHECK(a->c_cpu_off != 0 && b->c_cpu_off != 0 && a->c_cpu_off != b->c_cpu_off);
+    void *objs[300];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 300; i++)
+            objs[i] = kmem_cache_alloc(i % 2 ? a : b, GFP_KERNEL);
+        for (int i = 0; i < 300; i++)
+            kmem_cache_free(i % 2 ? a : b, objs[i]);
+        CHECK_EQ(kmem_cache_check(a), 0);
+        CHECK_EQ(kmem_cache_check(b), 0);
+    }
+    /* The freed ids (and so the slots) are reused, clean. */
+    unsigned long off_a = a->c_cpu_off;
+    kmem_cache_destroy(a);
+    struct kmem_cache *a2 = kmem_cache_create("slot-a2", 100, 0, 0, NULL);
+    REQUIRE(a2);
+    CHECK_EQ(a2->c_cpu_off, off_a);
+    CHECK_EQ(kmem_cache_check(a2), 0);
+    void *q = kmem_cache_alloc(a2, GFP_KERNEL);
+    CHECK(q && virt_to_page(q)->pg_owner_p1 == a2);
+    kmem_cache_free(a2, q);
+    CHECK_EQ(kmem_cache_check(a2), 0);
+    kmem_cache_destroy(a2);
+    kmem_cache_destroy(b);
+    kmem_exit();
+}
+
+/* ---- caches without a slot ----------------------------------------------------- */
+
+static struct kmem_cache *many[MAX_CACHES];
+
+static void *use_many(void *arg)
+{
+    (void)arg;
+    void *objs[8];
+    long bad = 0;
+    for (int c = 0; c < MAX_CACHES; c++) {
+        for (int i = 0; i < 8; i++)
+            objs[i] = kmem_cache_alloc(many[c], GFP_KERNEL);
+        for (int i = 0; i < 8; i++)
+            kmem_cache_free(many[c], objs[i]);
+        bad += kmem_cache_check(many[c]);
+    }
+    return (void *)bad;
+}
+
+TEST(magazine_overflow_caches)
+{
+    up();
+    shrink_all();
+    unsigned long start = free_pages_now();
+    char name[32];
+    int slotless = 0;
+    for (int c = 0; c < MAX_CACHES; c++) {
+        snprintf(name, sizeof name, "many-%d", c);
+        many[c] = kmem_cache_create(name, 24 + (unsigned int)c % 5 * 8, 0, 0, NULL);
+        REQUIRE(many[c]);
+        slotless += many[c]->c_cpu_off == 0;
+    }
+    CHECK(slotless >= MAX_CACHES - (KMEM_CPU_SLOTS - 1));
+    void *bad = (void *)1;
+    CHECK(use_many(NULL) == NULL);
+    /* The first allocation filled a magazine from the slabs; the freed
+     * objects went back into it, with a slot or not: the slabs still count
+     * the whole magazine as in use, and nothing is in the depot. */
+    for (int c = 0; c < MAX_CACHES; c++) {
+        struct kmem_cache_info in = info_of(many[c]);
+        CHECK_EQ(in.active_objs, in.magazine_size);
+        CHECK_EQ(in.depot_full + in.depot_empty, 0);
+        kmem_cache_shrink(many[c]); /* this thread's magazines too */
+        CHECK_EQ(info_of(many[c]).active_objs, 0);
+    }
+    /* Another thread's magazines are returned when it exits: its full
+     * loaded magazine to the depot, for other threads. */
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, use_many, NULL) == 0);
+    pthread_join(t, &bad);
+    CHECK(bad == NULL);
+    for (int c = 0; c < MAX_CACHES; c++) {
+        struct kmem_cache_info in = info_of(many[c]);
+        CHECK_EQ(in.depot_full, 1);
+        CHECK_EQ(in.active_objs, in.magazine_size);
+        CHECK_EQ(kmem_cache_check(many[c]), 0);
+        kmem_cache_shrink(many[c]);
+        CHECK_EQ(info_of(many[c]).active_objs, 0);
+    }
+    for (int c = 0; c < MAX_CACHES; c++)
+        kmem_cache_destroy(many[c]);
+    shrink_all();
+    /* All but this thread's array of slots for caches without one, which
+     * it keeps while it lives. */
+    struct kmem_cpu *cpu = kmem_this_cpu();
+    CHECK(cpu->cpu_noverflow >= MAX_CACHES - (KMEM_CPU_SLOTS - 1));
+    size_t overflow_pages =
+        (cpu->cpu_noverflow * sizeof(struct kmem_cpu_cache) + PAGE_SIZE - 1) / PAGE_SIZE;
+    CHECK_EQ(free_pages_now(), start - overflow_pages);
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_exit();
+}
+
+/* ---- dynamic magazine resizing --------------------------------------------------- */
+
+TEST(magazine_single_thread_no_resize)
+{
+    up();
+    struct kmem_cache *c = kmem_cache_create("quiet", 64, 0, 0, NULL);
+    REQUIRE(c);
+    CHECK_EQ(info_of(c).magazine_size, 61);
+    bool ok = true;
+    for (int i = 0; i < 300; i++)
+        ok &= batch(c, (uint64_t)i);
+    CHECK(ok);
+    struct kmem_cache_info in = info_of(c);
+    CHECK_EQ(in.magazine_size, 61);
+    CHECK_EQ(in.magazine_resizes, 0);
+    CHECK(in.depot_full + in.depot_empty > 0); /* the batches went through the depot */
+    CHECK_EQ(kmem_cache_check(c), 0);
+    kmem_cache_destroy(c);
+    kmem_exit();
+}
+
+static _Atomic int holder_stop;
+
+static void spin_us(long us)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((b.tv_sec - a.tv_sec) * 1000000000L + b.tv_nsec - a.tv_nsec < us * 1000);
+}
+
+/* Hold the depot lock half of the time (busy, so that it really holds it
+ * while the other CPU runs), so that depot visits contend. */
+static void *depot_holder(void *arg)
+{
+    struct kmem_depot *d = &((struct kmem_cache *)arg)->c_depot;
+
+    while (!holder_stop) {
+        kmem_mutex_lock(&d->d_lock);
+        spin_us(2);
+        kmem_mutex_unlock(&d->d_lock);
+        spin_us(2);
+    }
+    return NULL;
+}
+
+/* Grow c's magazines by contention until they reach `want` rounds. */
+static int resize_by_contention(struct kmem_cache *c, unsigned int want)
+{
+    holder_stop = 0;
+    pthread_t t;
+    if (pthread_create(&t, NULL, depot_holder, c) != 0)
+        return -1;
+    int batches = 0;
+    bool ok = true;
+    while (info_of(c).magazine_size < want && batches < 20000)
+        ok &= batch(c, (uint64_t)batches++);
+    holder_stop = 1;
+    pthread_join(t, NULL);
+    return ok ? batches : -1;
+}
+
+TEST(magazine_resize_contended)
+{
+    up();
+    shrink_all();
+    unsigned long start = free_pages_now();
+    struct kmem_cache *c = kmem_cache_create("contended", 64, 0, 0, NULL);
+    REQUIRE(c);
+    int batches = resize_by_contention(c, 509);
+    CHECK(batches > 0);
+    struct kmem_cache_info in = info_of(c);
+    CHECK_EQ(in.magazine_size, 509); /* 61 -> 125 -> 253 -> 509 */
+    CHECK_EQ(in.magazine_resizes, 3);
+    CHECK_EQ(kmem_cache_check(c), 0);
+    /* From now on a batch of 1000 fits in this CPU's two magazines. */
+    for (int i = 0; i < 50; i++)
+        CHECK(batch(c, (uint64_t)i));
+    CHECK_EQ(kmem_cache_check(c), 0);
+    CHECK_EQ(info_of(c).magazine_resizes, 3);
+
+    /* 4 KiB objects stop where a magazine would hold more than 128 KiB of
+     * them: 13 -> 29 rounds, and no further. */
+    struct kmem_cache *big = kmem_cache_create("contended-4k", 4096, 0, 0, NULL);
+    REQUIRE(big);
+    CHECK_EQ(info_of(big).magazine_size, 13);
+    CHECK(resize_by_contention(big, 29) > 0);
+    CHECK_EQ(info_of(big).magazine_size, 29);
+    holder_stop = 0;
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, depot_holder, big) == 0);
+    for (int i = 0; i < 200; i++)
+        CHECK(batch(big, (uint64_t)i));
+    holder_stop = 1;
+    pthread_join(t, NULL);
+    CHECK_EQ(info_of(big).magazine_size, 29);
+    CHECK_EQ(kmem_cache_check(big), 0);
+
+    kmem_cache_destroy(big);
+    kmem_cache_destroy(c);
+    shrink_all();
+    CHECK_EQ(free_pages_now(), start);
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_exit();
+}
+
+/* Two threads whose batches pass magazines through one depot while its
+ * magazines grow: every object comes back with its stamp, once. */
+static struct kmem_cache *shared;
+
+static void *churn(void *arg)
+{
+    long bad = 0;
+    /* At least 600 batches, and on until the magazines have grown (the
+     * holder thread may take a while to get going). */
+    for (int i = 0; i < 600 || (kmem_magazine_size(shared) == 61 && i < 20000); i++)
+        bad += !batch(shared, (uint64_t)(uintptr_t)arg * 1000003u + (uint64_t)i);
+    return (void *)bad;
+}
+
+TEST(magazine_resize_threads)
+{
+    up();
+    shrink_all();
+    unsigned long start = free_pages_now();
+    shared = kmem_cache_create("shared", 48, 0, 0, NULL);
+    REQUIRE(shared);
+    holder_stop = 0;
+    pthread_t holder, a, b;
+    REQUIRE(pthread_create(&holder, NULL, depot_holder, shared) == 0);
+    REQUIRE(pthread_create(&a, NULL, churn, (void *)1) == 0);
+    REQUIRE(pthread_create(&b, NULL, churn, (void *)2) == 0);
+    void *bad_a = (void *)1, *bad_b = (void *)1;
+    pthread_join(a, &bad_a);
+    pthread_join(b, &bad_b);
+    holder_stop = 1;
+    pthread_join(holder, NULL);
+    CHECK(bad_a == NULL && bad_b == NULL);
+    struct kmem_cache_info in = info_of(shared);
+    CHECK(in.magazine_size > 61);
+    CHECK_EQ(in.active_objs, in.depot_full * in.magazine_size); /* the rest is in slabs */
+    CHECK_EQ(kmem_cache_check(shared), 0);
+    kmem_cache_destroy(shared);
+    shrink_all();
+    CHECK_EQ(free_pages_now(), start);
+    kmem_exit();
+}
+
+int main(void)
+{
+    RUN(magazine_slots);
+    RUN(magazine_overflow_caches);
+    RUN(magazine_single_thread_no_resize);
+    RUN(magazine_resize_contended);
+    RUN(magazine_resize_threads);
+    return harness_report();
+}

@@ -124,15 +124,15 @@ TEST(magazine_slots)
     void *p = kmalloc(32, GFP_KERNEL);
     struct kmem_cache *k32 = virt_to_page(p)->pg_owner_p1;
     CHECK_STR_EQ(kmem_cache_name(k32), "kmalloc-32");
-    CHECK_EQ(k32->c_cpu_off,
-             offsetof(struct kmem_cpu, cpu_slots) + 3 * sizeof(struct kmem_cpu_cache));
+    CHECK_EQ(k32->c_cpu_off, KMEM_CPU_SLOT_OFF(3));
     CHECK(kmem_this_cpu()->cpu_slots[3].cc_loaded != KMEM_EMPTY_MAGAZINE);
     kfree(p);
 
     struct kmem_cache *a = kmem_cache_create("slot-a", 40, 0, 0, NULL);
     struct kmem_cache *b = kmem_cache_create("slot-b", 40, 0, 0, NULL);
     REQUIRE(a && b);
-    CHECK(a->c_cpu_off != 0 && b->c_cpu_off != 0 && a->c_cpu_off != b->c_cpu_off);
+    CHECK(a->c_cpu_off != KMEM_CPU_NO_SLOT && b->c_cpu_off != KMEM_CPU_NO_SLOT &&
+          a->c_cpu_off != b->c_cpu_off);
     void *objs[300];
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 300; i++)
@@ -188,7 +188,7 @@ TEST(magazine_overflow_caches)
         snprintf(name, sizeof name, "many-%d", c);
         many[c] = kmem_cache_create(name, 24 + (unsigned int)c % 5 * 8, 0, 0, NULL);
         REQUIRE(many[c]);
-        slotless += many[c]->c_cpu_off == 0;
+        slotless += many[c]->c_cpu_off == KMEM_CPU_NO_SLOT;
     }
     CHECK(slotless >= MAX_CACHES - (KMEM_CPU_SLOTS - 1));
     void *bad = (void *)1;

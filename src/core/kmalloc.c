@@ -51,9 +51,9 @@ static const uint8_t kmalloc_small[KMALLOC_SMALL_MAX / 8] = {
  * that kmalloc's fast path needs one load to find its slot. The kmalloc
  * caches are the first to get magazine ids (0 .. 12, checked at boot), so
  * these are constants; before kmem_init and after kmem_exit every slot is on
- * the sentinel, and the slow path names the mistake. */
-#define SLOT_OFF(class)                                                                            \
-    (uint16_t)(offsetof(struct kmem_cpu, cpu_slots) + ((class) + 1) * sizeof(struct kmem_cpu_cache))
+ * the sentinel, and the slow path names the mistake (it tests kmem_is_up
+ * before it looks at a cache descriptor, which is set up at boot). */
+#define SLOT_OFF(class) (uint16_t) KMEM_CPU_SLOT_OFF((class) + 1)
 static const uint16_t kmalloc_small_slot[KMALLOC_SMALL_MAX / 8] = {
     SLOT_OFF(0), SLOT_OFF(1), SLOT_OFF(2), SLOT_OFF(2), SLOT_OFF(3), SLOT_OFF(3), SLOT_OFF(3),
     SLOT_OFF(3), SLOT_OFF(4), SLOT_OFF(4), SLOT_OFF(4), SLOT_OFF(4), SLOT_OFF(5), SLOT_OFF(5),

@@ -21,9 +21,9 @@
  * knows its slot's byte offset (c_cpu_off), the same in every area, so the
  * fast paths find it with one add and test nothing but the top (see
  * cache_fast.h). The area has KMEM_CPU_SLOTS slots; slot 0 is a sentinel
- * that is always both empty and full, the offset of caches that have no
- * slot: ids past the slots (kept in a per-CPU overflow array the slow paths
- * use) and caches without magazines.
+ * that is always both empty and full, the slot of caches that have none of
+ * their own (KMEM_CPU_NO_SLOT): ids past the slots (kept in a per-CPU
+ * overflow array the slow paths use) and caches without magazines.
  *
  * Magazine sizes. A cache starts with magazines that suit its objects (61
  * rounds up to 256 bytes, down to 5 for large objects) and grows them while
@@ -132,7 +132,7 @@ void kmem_magazine_boot(void)
 void kmem_magazine_cache_init(struct kmem_cache *c, bool magazines)
 {
     c->c_id = KMEM_NO_ID;
-    c->c_cpu_off = 0; /* the sentinel slot */
+    c->c_cpu_off = KMEM_CPU_NO_SLOT;
     kmem_mutex_init(&c->c_depot.d_lock);
     c->c_depot.d_magtype = magazine_type_first(c->c_size);
     if (!magazines)
@@ -150,8 +150,7 @@ void kmem_magazine_cache_init(struct kmem_cache *c, bool magazines)
     if (c->c_id == KMEM_NO_ID)
         return; /* out of ids: this cache works from its slabs only */
     if (c->c_id + 1 < KMEM_CPU_SLOTS)
-        c->c_cpu_off =
-            offsetof(struct kmem_cpu, cpu_slots) + (c->c_id + 1) * sizeof(struct kmem_cpu_cache);
+        c->c_cpu_off = KMEM_CPU_SLOT_OFF(c->c_id + 1);
 }
 
 void kmem_magazine_cache_fini(struct kmem_cache *c)
@@ -163,7 +162,7 @@ void kmem_magazine_cache_fini(struct kmem_cache *c)
     id_map[c->c_id / bits] &= ~(1UL << (c->c_id % bits));
     kmem_mutex_unlock(&id_lock);
     c->c_id = KMEM_NO_ID;
-    c->c_cpu_off = 0;
+    c->c_cpu_off = KMEM_CPU_NO_SLOT;
 }
 
 unsigned int kmem_magazine_size(const struct kmem_cache *c)
@@ -240,7 +239,7 @@ static KMEM_NOINLINE bool overflow_grow(struct kmem_cpu *cpu, unsigned int i)
 /* A CPU's slot for c if it has one already (no allocation), or NULL. */
 static struct kmem_cpu_cache *slot_find(struct kmem_cpu *cpu, const struct kmem_cache *c)
 {
-    if (c->c_cpu_off)
+    if (c->c_cpu_off != KMEM_CPU_NO_SLOT)
         return (struct kmem_cpu_cache *)(void *)((char *)cpu + c->c_cpu_off);
     if (c->c_id == KMEM_NO_ID)
         return NULL;
@@ -257,7 +256,7 @@ static struct kmem_cpu_cache *cpu_slot(struct kmem_cache *c)
     struct kmem_cpu *cpu = kmem_this_cpu();
     if (!kmem_cpu_attach_self(cpu))
         return NULL;
-    if (!c->c_cpu_off) {
+    if (c->c_cpu_off == KMEM_CPU_NO_SLOT) {
         unsigned int i = c->c_id - (KMEM_CPU_SLOTS - 1);
         if (i >= cpu->cpu_noverflow && !overflow_grow(cpu, i))
             return NULL;

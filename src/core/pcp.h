@@ -31,16 +31,6 @@ enum cpu_state {
 };
 
 struct kmem_cpu {
-    /* The magazine layer's per-CPU caches (magazine.c): slot 0 is the
-     * sentinel every cache without a slot of its own points at (it stays
-     * empty and full at once, so both fast paths leave for the slow path),
-     * slots 1 .. KMEM_CPU_SLOTS - 1 belong to the caches of ids 0 .. 126.
-     * A cache finds its slot at the constant byte offset c_cpu_off. First in
-     * the area, so that offset 0 is the sentinel even in a cache descriptor
-     * that was never set up. Only the owner touches the slots, but for
-     * kmem_cache_destroy and kmem_exit, which walk the registry under its
-     * lock (and the cache is idle by contract). */
-    struct kmem_cpu_cache cpu_slots[KMEM_CPU_SLOTS];
     struct kmem_spin cpu_lock; /* the owner's fast path try-locks it; a drain
                                   from another CPU takes it */
     unsigned int cpu_state;    /* enum cpu_state, under cpu_lock and registry */
@@ -52,7 +42,22 @@ struct kmem_cpu {
      * demand and indexed by id. */
     struct kmem_cpu_cache *cpu_overflow;
     unsigned int cpu_noverflow;
+    /* The magazine layer's per-CPU caches (magazine.c): slot 0 is the
+     * sentinel every cache without a slot of its own points at (it stays
+     * empty and full at once, so both fast paths leave for the slow path),
+     * slots 1 .. KMEM_CPU_SLOTS - 1 belong to the caches of ids 0 .. 126.
+     * A cache finds its slot at the constant byte offset c_cpu_off. Last in
+     * the area, so that the page lists' lock stays at offset 0 (the page
+     * fast paths address it as %fs:constant). Only the owner touches the
+     * slots, but for kmem_cache_destroy and kmem_exit, which walk the
+     * registry under its lock (and the cache is idle by contract). */
+    struct kmem_cpu_cache cpu_slots[KMEM_CPU_SLOTS];
 } KMEM_CACHE_ALIGNED;
+
+/* The slot offset of a cache without a slot of its own: the sentinel. */
+#define KMEM_CPU_NO_SLOT offsetof(struct kmem_cpu, cpu_slots)
+#define KMEM_CPU_SLOT_OFF(slot)                                                                    \
+    (offsetof(struct kmem_cpu, cpu_slots) + (slot) * sizeof(struct kmem_cpu_cache))
 
 /* The initial state of every area: all slots on the empty sentinel magazine
  * (a zeroed slot would make the fast paths dereference NULL). */

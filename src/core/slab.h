@@ -38,7 +38,8 @@ struct slab {
 struct kmem_cache {
     /* What the fast paths read (cache_fast.h), together in one cache line. */
     unsigned long c_cpu_off;    /* byte offset of this cache's slot in every
-                                   CPU's area (0: the sentinel, no fast path) */
+                                   CPU's area (KMEM_CPU_NO_SLOT: the sentinel,
+                                   no fast path) */
     unsigned long c_slab_bytes; /* c_objs_per_slab * c_size */
     uint64_t c_div_magic;       /* 2^64 / c_size rounded up: off is a multiple
                                    of c_size iff off * magic <= magic - 1

@@ -21,6 +21,7 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -254,31 +255,32 @@ TEST(magazine_single_thread_no_resize)
 
 static _Atomic int holder_stop;
 
-static void spin_us(long us)
-{
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    do
-        clock_gettime(CLOCK_MONOTONIC, &b);
-    while ((b.tv_sec - a.tv_sec) * 1000000000L + b.tv_nsec - a.tv_nsec < us * 1000);
-}
-
-/* Hold the depot lock half of the time (busy, so that it really holds it
- * while the other CPU runs), so that depot visits contend. */
+/* Contend on c's depot lock: take it, and keep it until a depot visit of
+ * another thread is blocked on it (the lock word says so: 2), so that every
+ * hold makes exactly one acquisition contended, however the threads are
+ * scheduled; then let it go and take it again. */
 static void *depot_holder(void *arg)
 {
     struct kmem_depot *d = &((struct kmem_cache *)arg)->c_depot;
-
     while (!holder_stop) {
         kmem_mutex_lock(&d->d_lock);
-        spin_us(2);
+        while (!holder_stop && __atomic_load_n(&d->d_lock.word, __ATOMIC_RELAXED) != 2)
+            sched_yield();
         kmem_mutex_unlock(&d->d_lock);
-        spin_us(2);
     }
     return NULL;
 }
 
-/* Grow c's magazines by contention until they reach `want` rounds. */
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Grow c's magazines by contention until they reach `want` rounds (at most
+ * 30 s, for a machine busy with other work). Returns the batches it took,
+ * or -1 if an object came back wrong. */
 static int resize_by_contention(struct kmem_cache *c, unsigned int want)
 {
     holder_stop = 0;
@@ -287,7 +289,8 @@ static int resize_by_contention(struct kmem_cache *c, unsigned int want)
         return -1;
     int batches = 0;
     bool ok = true;
-    while (info_of(c).magazine_size < want && batches < 20000)
+    double end = now_s() + 30;
+    while (info_of(c).magazine_size < want && now_s() < end)
         ok &= batch(c, (uint64_t)batches++);
     holder_stop = 1;
     pthread_join(t, NULL);
@@ -345,9 +348,9 @@ static struct kmem_cache *shared;
 static void *churn(void *arg)
 {
     long bad = 0;
-    /* At least 600 batches, and on until the magazines have grown (the
-     * holder thread may take a while to get going). */
-    for (int i = 0; i < 600 || (kmem_magazine_size(shared) == 61 && i < 20000); i++)
+    /* At least 600 batches, and on until the magazines have grown. */
+    double end = now_s() + 30;
+    for (int i = 0; i < 600 || (kmem_magazine_size(shared) == 61 && now_s() < end); i++)
         bad += !batch(shared, (uint64_t)(uintptr_t)arg * 1000003u + (uint64_t)i);
     return (void *)bad;
 }

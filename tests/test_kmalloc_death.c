@@ -282,7 +282,7 @@ TEST(death_kfree_internal_object)
     REQUIRE(cc->cc_loaded != KMEM_EMPTY_MAGAZINE && *cc->cc_top == obj);
     g_ptr = cc->cc_loaded;
     DEATH(do_kfree, "kmem: invalid free: ", fmt(a, "kfree(%p)", g_ptr),
-          "internal cache kmem_magazine_61");
+          "internal cache kmem_magazine_125");
     kmem_cache_destroy(c);
     kmem_exit();
 }

@@ -239,13 +239,13 @@ TEST(magazine_single_thread_no_resize)
     up();
     struct kmem_cache *c = kmem_cache_create("quiet", 64, 0, 0, NULL);
     REQUIRE(c);
-    CHECK_EQ(info_of(c).magazine_size, 61);
+    CHECK_EQ(info_of(c).magazine_size, 125);
     bool ok = true;
     for (int i = 0; i < 300; i++)
         ok &= batch(c, (uint64_t)i);
     CHECK(ok);
     struct kmem_cache_info in = info_of(c);
-    CHECK_EQ(in.magazine_size, 61);
+    CHECK_EQ(in.magazine_size, 125);
     CHECK_EQ(in.magazine_resizes, 0);
     CHECK(in.depot_full + in.depot_empty > 0); /* the batches went through the depot */
     CHECK_EQ(kmem_cache_check(c), 0);
@@ -307,14 +307,14 @@ TEST(magazine_resize_contended)
     int batches = resize_by_contention(c, 509);
     CHECK(batches > 0);
     struct kmem_cache_info in = info_of(c);
-    CHECK_EQ(in.magazine_size, 509); /* 61 -> 125 -> 253 -> 509 */
-    CHECK_EQ(in.magazine_resizes, 3);
+    CHECK_EQ(in.magazine_size, 509); /* 125 -> 253 -> 509 */
+    CHECK_EQ(in.magazine_resizes, 2);
     CHECK_EQ(kmem_cache_check(c), 0);
     /* From now on a batch of 1000 fits in this CPU's two magazines. */
     for (int i = 0; i < 50; i++)
         CHECK(batch(c, (uint64_t)i));
     CHECK_EQ(kmem_cache_check(c), 0);
-    CHECK_EQ(info_of(c).magazine_resizes, 3);
+    CHECK_EQ(info_of(c).magazine_resizes, 2);
 
     /* 4 KiB objects stop where a magazine would hold more than 128 KiB of
      * them: 13 -> 29 rounds, and no further. */
@@ -350,7 +350,7 @@ static void *churn(void *arg)
     long bad = 0;
     /* At least 600 batches, and on until the magazines have grown. */
     double end = now_s() + 30;
-    for (int i = 0; i < 600 || (kmem_magazine_size(shared) == 61 && now_s() < end); i++)
+    for (int i = 0; i < 600 || (kmem_magazine_size(shared) == 125 && now_s() < end); i++)
         bad += !batch(shared, (uint64_t)(uintptr_t)arg * 1000003u + (uint64_t)i);
     return (void *)bad;
 }
@@ -374,7 +374,7 @@ TEST(magazine_resize_threads)
     pthread_join(holder, NULL);
     CHECK(bad_a == NULL && bad_b == NULL);
     struct kmem_cache_info in = info_of(shared);
-    CHECK(in.magazine_size > 61);
+    CHECK(in.magazine_size > 125);
     CHECK_EQ(in.active_objs, in.depot_full * in.magazine_size); /* the rest is in slabs */
     CHECK_EQ(kmem_cache_check(shared), 0);
     kmem_cache_destroy(shared);

@@ -25,7 +25,7 @@
  * their own (KMEM_CPU_NO_SLOT): ids past the slots (kept in a per-CPU
  * overflow array the slow paths use) and caches without magazines.
  *
- * Magazine sizes. A cache starts with magazines that suit its objects (61
+ * Magazine sizes. A cache starts with magazines that suit its objects (125
  * rounds up to 256 bytes, down to 5 for large objects) and grows them while
  * its depot lock is contended, as Bonwick and Adams do: every DEPOT_WINDOW
  * acquisitions, if at least DEPOT_CONTENDED of them found the lock held, the
@@ -99,7 +99,8 @@ static unsigned long id_map[MAX_CACHE_IDS / (8 * sizeof(unsigned long))];
 static unsigned int magazine_type_first(unsigned int object_size)
 {
     if (object_size <= 256)
-        return 3; /* 61 rounds */
+        return 4; /* 125 rounds: a depot visit costs about 37 ns, so small
+                     objects, which come and go in numbers, start big */
     if (object_size <= 1024)
         return 2;
     if (object_size <= 4096)

@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# bench/run.sh - THE benchmark command of kmem's page allocator.
+# bench/run.sh - THE benchmark command of kmem: the page allocator, the object
+# caches and kmalloc.
 #
-#   bench/run.sh    (from any directory; about 2 minutes on 2 cores, plus up
+#   bench/run.sh    (from any directory; about 3.5 minutes on 2 cores, plus up
 #                    to 1 while it waits for a quiet machine)
 #
 # 1. Installs what is missing (checked with dpkg -s; apt-get needs root):
 #    valgrind libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev.
 # 2. Configures and builds a Release build (-O2 -DNDEBUG) in build-bench/.
-# 3. Times three workloads (bench/bench_pages.c: pair0, batch0, mixed0-8) on
-#    1 and 2 threads for kmem (alloc_pages/__free_pages) and, with the same
-#    loops on malloc/free of 4096 << order bytes, for glibc, jemalloc,
-#    mimalloc and tcmalloc (each by LD_PRELOAD; "/aligned" rows use
-#    aligned_alloc(4096, size)). Rounds are interleaved: every round runs every
-#    allocator once per cell, in a rotated order, so drift hits all alike.
-#    One op = one pair (one allocation + one free).
+# 3. Times the workloads of two suites for kmem and, with the same loops on
+#    malloc/free, for glibc, jemalloc, mimalloc and tcmalloc (each by
+#    LD_PRELOAD; kmem's rows run without it):
+#    - pages (bench/bench_pages.c): pair0, batch0, mixed0-8 on 1 and 2
+#      threads; kmem alloc_pages/__free_pages against malloc/free of
+#      4096 << order bytes ("/aligned" rows: aligned_alloc(4096, size)).
+#    - slab (bench/bench_slab.c): cache64-steady/-batch (kmem_cache_alloc/
+#      kmem_cache_free of a 64-byte cache), kmalloc32-steady/-batch and
+#      kmalloc256-steady/-batch (kmalloc/kfree) on 1 and 2 threads, and
+#      prodcons (2 threads: one allocates, the other frees), against
+#      malloc/free of the same sizes.
+#    Rounds are interleaved: every round runs every allocator once per cell,
+#    in a rotated order, so drift hits all alike. One op = one pair (one
+#    allocation + one free).
 # 4. Counts instructions per op with valgrind --tool=callgrind
-#    --toggle-collect=bench_cg_region (one thread, steady state after warmup).
-# 5. Prints a markdown table (median ns/op and Mops/s, min-max spread, ratios
-#    to kmem and to glibc malloc, instructions/op, 2-thread scaling) to stdout
-#    and to build-bench/results.md. Raw lines: build-bench/samples.tsv.
+#    --toggle-collect=bench_cg_region (one thread, steady state after warmup;
+#    prodcons: the two threads in turns), for kmem and the peers, and breaks
+#    kmem's down by function (callgrind_annotate).
+# 5. Prints markdown tables (median ns/op and Mops/s, min-max spread, ratios
+#    to kmem and to glibc malloc, instructions/op, 2-thread scaling; for the
+#    slab suite also the issue's targets checked) to stdout and to
+#    build-bench/results.md. Raw lines: build-bench/samples.tsv (pages) and
+#    build-bench/samples-slab.tsv (slab).
 #
-# Knobs (environment): BENCH_ROUNDS (8), BENCH_REPS per run (2), BENCH_MS per
-# repetition (60), BENCH_WARMUP_MS (20), BENCH_CG_N ops under callgrind
-# (200000), BENCH_MEM_MIB kmem's machine (1024), CC (cc), BENCH_BUILD
-# (build-bench), BENCH_WAIT_IDLE seconds to wait for a quiet machine before
-# timing (60). Timing is reported, never asserted.
+# Knobs (environment): BENCH_SUITES ("pages slab"), BENCH_ROUNDS (8),
+# BENCH_REPS per run (2), BENCH_MS per repetition (60), BENCH_WARMUP_MS (20),
+# BENCH_CG_N ops under callgrind (200000), BENCH_MEM_MIB kmem's machine
+# (1024), CC (cc), BENCH_BUILD (build-bench), BENCH_WAIT_IDLE seconds to wait
+# for a quiet machine before timing (60). Timing is reported, never asserted.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +49,7 @@ ms=${BENCH_MS:-60}
 warmup_ms=${BENCH_WARMUP_MS:-20}
 cg_n=${BENCH_CG_N:-200000}
 mem_mib=${BENCH_MEM_MIB:-1024}
+suites=${BENCH_SUITES:-pages slab}
 started=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -81,8 +94,34 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DKMEM_BUILD_BENCH=ON \
     -DKMEM_BUILD_TESTS=OFF -DKMEM_BUILD_TOOLS=OFF -DKMEM_ASAN=OFF -DKMEM_TSAN=OFF >&2
-cmake --build "$build" --target bench_pages >&2
-bin=$build/bench/bench_pages
+declare -A suite_bin=([pages]=$build/bench/bench_pages [slab]=$build/bench/bench_slab)
+declare -A suite_samples=([pages]=$build/samples.tsv [slab]=$build/samples-slab.tsv)
+declare -A suite_workloads=(
+    [pages]="pair0 batch0 mixed0-8"
+    [slab]="cache64-steady cache64-batch kmalloc32-steady kmalloc32-batch kmalloc256-steady kmalloc256-batch prodcons"
+)
+for suite in $suites; do
+    [[ -n ${suite_bin[$suite]:-} ]] || {
+        say "unknown suite '$suite' (BENCH_SUITES: pages, slab)"
+        exit 1
+    }
+    cmake --build "$build" --target "bench_$suite" >&2
+done
+# The slab suite also runs kmem built without its free checks
+# (-DKMEM_FREE_CHECKS=OFF), to show what they cost: row "kmem-nochecks".
+nochecks_build=$build-nochecks
+nochecks_bin=$nochecks_build/bench/bench_slab
+if [[ " $suites " == *" slab "* ]]; then
+    [[ -f $nochecks_build/CMakeCache.txt ]] || cmake -S "$root" -B "$nochecks_build" \
+        "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
+        -DKMEM_BUILD_BENCH=ON -DKMEM_BUILD_TESTS=OFF -DKMEM_BUILD_TOOLS=OFF -DKMEM_ASAN=OFF \
+        -DKMEM_TSAN=OFF -DKMEM_FREE_CHECKS=OFF >&2
+    cmake --build "$nochecks_build" --target bench_slab >&2
+fi
+# The binary a configuration runs.
+bin_of() { if [[ $2 == kmem-nochecks ]]; then echo "$nochecks_bin"; else echo "$1"; fi; }
+# Thread counts of a workload: prodcons is a producer and a consumer.
+wl_threads() { if [[ $1 == prodcons ]]; then echo 2; else echo 1 2; fi; }
 
 # ---- 3. timed runs -------------------------------------------------------------
 # Busy and total CPU ticks of the whole machine, from /proc/stat.
@@ -109,25 +148,28 @@ read -r busy0 _ < <(cpu_ticks)
 times >"$out"
 self0=$(children_cpu)
 wall0=$(date +%s.%N)
-# label:kind:preload
-configs=("kmem:kmem:" "glibc:malloc:" "glibc/aligned:aligned:")
+# label:kind:preload. The slab suite compares the same sizes, not the same
+# alignment, and has no "/aligned" rows (malloc aligns to 16 bytes; kmem's
+# cache64 to 8, kmalloc's power-of-two classes to their size).
+declare -A suite_configs=([pages]="kmem:kmem: glibc:malloc: glibc/aligned:aligned:"
+    [slab]="kmem:kmem: kmem-nochecks:kmem: glibc:malloc:")
 for peer in "${peers[@]}"; do
     lib=${peer_lib[$peer]}
     if [[ -n $lib ]]; then
-        configs+=("$peer:malloc:$lib" "$peer/aligned:aligned:$lib")
+        suite_configs[pages]+=" $peer:malloc:$lib $peer/aligned:aligned:$lib"
+        suite_configs[slab]+=" $peer:malloc:$lib"
     else
         say "$peer not found: skipped"
     fi
 done
 
-samples=$build/samples.tsv
 log=$build/bench.log
-: >"$samples"
 : >"$log"
+for suite in $suites; do : >"${suite_samples[$suite]}"; done
 
-run_one() { # label kind preload args...
-    local label=$1 kind=$2 preload=$3
-    shift 3
+run_one() { # bin label kind preload args...
+    local bin=$1 label=$2 kind=$3 preload=$4
+    shift 4
     local rc=0
     if [[ -n $preload ]]; then
         LD_PRELOAD=$preload "$bin" "$@" --alloc "$kind" --label "$label" >"$out" 2>>"$log" || rc=$?
@@ -137,21 +179,27 @@ run_one() { # label kind preload args...
     return $rc
 }
 
-nconf=${#configs[@]}
 for ((round = 0; round < rounds; round++)); do
     say "round $((round + 1))/$rounds"
-    for wl in pair0 batch0 mixed0-8; do
-        for threads in 1 2; do
-            for ((i = 0; i < nconf; i++)); do
-                IFS=: read -r label kind preload <<<"${configs[$(((i + round) % nconf))]}"
-                if run_one "$label" "$kind" "$preload" run --workload "$wl" --threads "$threads" \
-                    --reps "$reps" --ms "$ms" --warmup-ms "$warmup_ms" --mem-mib "$mem_mib"; then
-                    cat "$out" >>"$samples"
-                else
-                    rc=$?
-                    printf 'fail\t%s\t%s\t%s\texit %s\n' "$wl" "$threads" "$label" "$rc" >>"$samples"
-                    say "FAILED (exit $rc): $label $wl $threads thread(s); see $log"
-                fi
+    for suite in $suites; do
+        bin=${suite_bin[$suite]}
+        samples=${suite_samples[$suite]}
+        read -r -a configs <<<"${suite_configs[$suite]}"
+        nconf=${#configs[@]}
+        for wl in ${suite_workloads[$suite]}; do
+            for threads in $(wl_threads "$wl"); do
+                for ((i = 0; i < nconf; i++)); do
+                    IFS=: read -r label kind preload <<<"${configs[$(((i + round) % nconf))]}"
+                    if run_one "$(bin_of "$bin" "$label")" "$label" "$kind" "$preload" run --workload "$wl" \
+                        --threads "$threads" --reps "$reps" --ms "$ms" --warmup-ms "$warmup_ms" \
+                        --mem-mib "$mem_mib"; then
+                        cat "$out" >>"$samples"
+                    else
+                        rc=$?
+                        printf 'fail\t%s\t%s\t%s\texit %s\n' "$wl" "$threads" "$label" "$rc" >>"$samples"
+                        say "FAILED (exit $rc): $label $wl $threads thread(s); see $log"
+                    fi
+                done
             done
         done
     done
@@ -169,51 +217,78 @@ other_load=$(awk -v b="$((busy1 - busy0))" -v hz="$hz" -v s0="$self0" -v s1="$se
 # ---- 4. instructions per op ----------------------------------------------------
 cgdir=$build/callgrind
 mkdir -p "$cgdir"
-breakdown=""
+declare -A breakdown=()
+# "function<TAB>Ir" of a callgrind file: self cost (no) or inclusive (yes).
+fn_costs() { # file inclusive
+    callgrind_annotate --threshold=100 --inclusive="$2" "$1" 2>/dev/null |
+        awk '/^ *[0-9][0-9,]* \(/ && !/PROGRAM TOTALS/ {
+            ir = $1; gsub(",", "", ir)
+            line = $0; sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, "", line)
+            split(line, f, " "); name = f[1]; sub(/^.*:/, "", name)
+            print name "\t" ir }'
+}
+# "| function | inclusive Ir/op | self Ir/op |" rows of every function that
+# has a self cost and at least 0.1 Ir/op with its callees (prefix: leading
+# cells, e.g. the workload's).
+fn_table() { # file ops prefix
+    awk -F'\t' -v ops="$2" -v pre="$3" '
+        FNR == NR { self[$1] = $2; next }
+        ($1 in self) && $2 / ops >= 0.1 { printf "| %s%s | %.2f | %.2f |\n", pre, $1, $2 / ops, self[$1] / ops }
+        ' <(fn_costs "$1" no) <(fn_costs "$1" yes)
+}
 if command -v valgrind >/dev/null; then
     say "callgrind"
-    for conf in "${configs[@]}"; do
-        IFS=: read -r label kind preload <<<"$conf"
-        for wl in pair0 batch0 mixed0-8; do
-            file=$cgdir/${label//\//-}.$wl.out
-            rc=0
-            if [[ -n $preload ]]; then
-                LD_PRELOAD=$preload valgrind --tool=callgrind --toggle-collect=bench_cg_region \
-                    --callgrind-out-file="$file" "$bin" callgrind --alloc "$kind" \
-                    --workload "$wl" --n "$cg_n" --mem-mib "$mem_mib" >"$file.ops" 2>>"$log" || rc=$?
-            else
-                env -u LD_PRELOAD valgrind --tool=callgrind --toggle-collect=bench_cg_region \
-                    --callgrind-out-file="$file" "$bin" callgrind --alloc "$kind" \
-                    --workload "$wl" --n "$cg_n" --mem-mib "$mem_mib" >"$file.ops" 2>>"$log" || rc=$?
-            fi
-            ops=$(awk '$1 == "ops" { print $2 }' "$file.ops")
-            ir=$(awk '$1 == "totals:" || $1 == "summary:" { print $2; exit }' "$file" 2>/dev/null || true)
-            if [[ $rc -eq 0 && -n $ops && -n $ir ]]; then
-                awk -v wl="$wl" -v l="$label" -v ir="$ir" -v ops="$ops" \
-                    'BEGIN { printf "instr\t%s\t%s\t%.2f\n", wl, l, ir / ops }' >>"$samples"
-            else
-                say "callgrind FAILED: $label $wl (exit $rc)"
-            fi
+    for suite in $suites; do
+        bin=${suite_bin[$suite]}
+        samples=${suite_samples[$suite]}
+        for conf in ${suite_configs[$suite]}; do
+            IFS=: read -r label kind preload <<<"$conf"
+            for wl in ${suite_workloads[$suite]}; do
+                file=$cgdir/${label//\//-}.$wl.out
+                rc=0
+                if [[ -n $preload ]]; then
+                    LD_PRELOAD=$preload valgrind --tool=callgrind --toggle-collect=bench_cg_region \
+                        --callgrind-out-file="$file" "$(bin_of "$bin" "$label")" callgrind --alloc "$kind" \
+                        --workload "$wl" --n "$cg_n" --mem-mib "$mem_mib" >"$file.ops" 2>>"$log" || rc=$?
+                else
+                    env -u LD_PRELOAD valgrind --tool=callgrind --toggle-collect=bench_cg_region \
+                        --callgrind-out-file="$file" "$(bin_of "$bin" "$label")" callgrind --alloc "$kind" \
+                        --workload "$wl" --n "$cg_n" --mem-mib "$mem_mib" >"$file.ops" 2>>"$log" || rc=$?
+                fi
+                ops=$(awk '$1 == "ops" { print $2 }' "$file.ops")
+                ir=$(awk '$1 == "totals:" || $1 == "summary:" { print $2; exit }' "$file" 2>/dev/null || true)
+                if [[ $rc -eq 0 && -n $ops && -n $ir ]]; then
+                    awk -v wl="$wl" -v l="$label" -v ir="$ir" -v ops="$ops" \
+                        'BEGIN { printf "instr\t%s\t%s\t%.2f\n", wl, l, ir / ops }' >>"$samples"
+                    # The slab suite's "in library" column: the whole loop less
+                    # the loop functions' own instructions (calls, arguments,
+                    # NULL check, counter; the prodcons array stores).
+                    if [[ $suite == slab ]] && command -v callgrind_annotate >/dev/null; then
+                        fn_costs "$file" no | awk -F'\t' -v wl="$wl" -v l="$label" -v ir="$ir" -v ops="$ops" '
+                            $1 ~ /^(steady|batch|allocs|frees)_/ || $1 == "bench_cg_region" { ir -= $2 }
+                            END { printf "libinstr\t%s\t%s\t%.2f\n", wl, l, ir / ops }' >>"$samples"
+                    fi
+                else
+                    say "callgrind FAILED: $label $wl (exit $rc)"
+                fi
+            done
         done
+        # Where kmem's instructions go: inclusive and self Ir per pair of
+        # each function.
+        command -v callgrind_annotate >/dev/null || continue
+        if [[ $suite == pages ]]; then
+            kfile=$cgdir/kmem.pair0.out
+            [[ -f $kfile ]] && breakdown[pages]=$(fn_table "$kfile" "$(awk '$1 == "ops" { print $2 }' "$kfile.ops")" "")
+        else
+            breakdown[slab]=""
+            for wl in ${suite_workloads[slab]}; do
+                kfile=$cgdir/kmem.$wl.out
+                [[ -f $kfile ]] || continue
+                breakdown[slab]+=$(fn_table "$kfile" "$(awk '$1 == "ops" { print $2 }' "$kfile.ops")" "$wl | ")
+                breakdown[slab]+=$'\n'
+            done
+        fi
     done
-    # Where kmem's order-0 pair goes: inclusive Ir per pair of each function.
-    kfile=$cgdir/kmem.pair0.out
-    if [[ -f $kfile ]] && command -v callgrind_annotate >/dev/null; then
-        ops=$(awk '$1 == "ops" { print $2 }' "$kfile.ops")
-        # "Ir (pct) file:function [object]" lines: self cost, then inclusive.
-        fn_costs() {
-            callgrind_annotate --threshold=100 --inclusive="$1" "$kfile" 2>/dev/null |
-                awk '/^ *[0-9][0-9,]* \(/ && !/PROGRAM TOTALS/ {
-                    ir = $1; gsub(",", "", ir)
-                    line = $0; sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, "", line)
-                    split(line, f, " "); name = f[1]; sub(/^.*:/, "", name)
-                    print name "\t" ir }'
-        }
-        breakdown=$(awk -F'\t' -v ops="$ops" '
-            FNR == NR { self[$1] = $2; next }
-            ($1 in self) && $2 > 0 { printf "| %s | %.2f | %.2f |\n", $1, $2 / ops, self[$1] / ops }
-            ' <(fn_costs no) <(fn_costs yes))
-    fi
 else
     say "valgrind not found: no instruction counts"
 fi
@@ -248,23 +323,51 @@ compiler=$(awk -F= '$1 == "CMAKE_C_COMPILER:FILEPATH" { print $2 }' "$build/CMak
         echo "- $peer $ver ($lib)"
     done
     echo
-    echo "One op = one pair (an allocation and a free). ns/op: per thread (median);"
-    echo "Mops/s: pairs per microsecond, all threads together (median; spread min-max over"
-    echo "$((rounds * reps)) samples). x kmem, x glibc: throughput relative to kmem, to glibc malloc."
-    echo "CPU %: the share of the timed interval the benchmark threads were on a CPU (median;"
-    echo "below 100: they slept in a lock or were preempted, e.g. by another process)."
-    echo "instr/op: callgrind, one thread, steady state."
-    echo
-    "$bin" report "$samples"
-    if [[ -n $breakdown ]]; then
+    if [[ " $suites " == *" pages "* ]]; then
+        echo "## The page allocator"
         echo
-        echo "kmem pair0 under callgrind: instructions per pair by function (inclusive: with"
-        echo "callees; self: its own instructions; the loop's self cost includes the two calls,"
-        echo "their arguments, the NULL check and the loop counter):"
+        echo "One op = one pair (an allocation and a free). ns/op: per thread (median);"
+        echo "Mops/s: pairs per microsecond, all threads together (median; spread min-max over"
+        echo "$((rounds * reps)) samples). x kmem, x glibc: throughput relative to kmem, to glibc malloc."
+        echo "CPU %: the share of the timed interval the benchmark threads were on a CPU (median;"
+        echo "below 100: they slept in a lock or were preempted, e.g. by another process)."
+        echo "instr/op: callgrind, one thread, steady state."
         echo
-        echo "| function | inclusive Ir/pair | self Ir/pair |"
-        echo "|---|---:|---:|"
-        echo "$breakdown"
+        "${suite_bin[pages]}" report "${suite_samples[pages]}"
+        if [[ -n ${breakdown[pages]:-} ]]; then
+            echo
+            echo "kmem pair0 under callgrind: instructions per pair by function (inclusive: with"
+            echo "callees; self: its own instructions; the loop's self cost includes the two calls,"
+            echo "their arguments, the NULL check and the loop counter):"
+            echo
+            echo "| function | inclusive Ir/pair | self Ir/pair |"
+            echo "|---|---:|---:|"
+            echo "${breakdown[pages]}"
+        fi
+        echo
+    fi
+    if [[ " $suites " == *" slab "* ]]; then
+        echo "## Object caches and kmalloc"
+        echo
+        echo "One op = one pair (an allocation and a free): kmem_cache_alloc + kmem_cache_free of a"
+        echo "64-byte cache (cache64), kmalloc + kfree (kmalloc32, kmalloc256); the peers run"
+        echo "malloc + free of the same size. ns/op: per thread (median; prodcons: wall-clock time"
+        echo "per pair, the two threads together); Mops/s: pairs per microsecond, all threads"
+        echo "together (median; spread min-max over $((rounds * reps)) samples). x kmem, x glibc, CPU %:"
+        echo "as above. instr/op: callgrind, one thread, steady state (prodcons: producer and"
+        echo "consumer in turns, 1000 objects at a time); in library: the same less the loop's"
+        echo "own instructions (calls, arguments, NULL check, counter)."
+        echo
+        "${suite_bin[slab]}" report "${suite_samples[slab]}"
+        if [[ -n ${breakdown[slab]:-} ]]; then
+            echo
+            echo "kmem under callgrind: instructions per pair by function (inclusive: with callees;"
+            echo "self: its own instructions; the loop function's self cost is the benchmark's):"
+            echo
+            echo "| workload | function | inclusive Ir/pair | self Ir/pair |"
+            echo "|---|---|---:|---:|"
+            printf '%s' "${breakdown[slab]}"
+        fi
     fi
     echo
     echo "Total time: $(($(date +%s) - started)) s"

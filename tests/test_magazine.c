@@ -304,25 +304,33 @@ TEST(magazine_resize_contended)
     unsigned long start = free_pages_now();
     struct kmem_cache *c = kmem_cache_create("contended", 64, 0, 0, NULL);
     REQUIRE(c);
-    int batches = resize_by_contention(c, 509);
+    int batches = resize_by_contention(c, 1021);
     CHECK(batches > 0);
     struct kmem_cache_info in = info_of(c);
-    CHECK_EQ(in.magazine_size, 509); /* 125 -> 253 -> 509 */
-    CHECK_EQ(in.magazine_resizes, 2);
+    CHECK_EQ(in.magazine_size, 1021); /* 125 -> 253 -> 509 -> 1021 */
+    CHECK_EQ(in.magazine_resizes, 3);
     CHECK_EQ(kmem_cache_check(c), 0);
-    /* From now on a batch of 1000 fits in this CPU's two magazines. */
-    for (int i = 0; i < 50; i++)
+    /* Now a batch of 1000 fits in this CPU's loaded magazine: it does not
+     * visit the depot, so however contended the depot lock is, the size
+     * stays. */
+    holder_stop = 0;
+    pthread_t holder;
+    REQUIRE(pthread_create(&holder, NULL, depot_holder, c) == 0);
+    for (int i = 0; i < 200; i++)
         CHECK(batch(c, (uint64_t)i));
+    holder_stop = 1;
+    pthread_join(holder, NULL);
     CHECK_EQ(kmem_cache_check(c), 0);
-    CHECK_EQ(info_of(c).magazine_resizes, 2);
+    CHECK_EQ(info_of(c).magazine_size, 1021);
+    CHECK_EQ(info_of(c).magazine_resizes, 3);
 
-    /* 4 KiB objects stop where a magazine would hold more than 128 KiB of
-     * them: 13 -> 29 rounds, and no further. */
+    /* 4 KiB objects stop where a magazine would hold more than 256 KiB of
+     * them: 13 -> 29 -> 61 rounds, and no further. */
     struct kmem_cache *big = kmem_cache_create("contended-4k", 4096, 0, 0, NULL);
     REQUIRE(big);
     CHECK_EQ(info_of(big).magazine_size, 13);
-    CHECK(resize_by_contention(big, 29) > 0);
-    CHECK_EQ(info_of(big).magazine_size, 29);
+    CHECK(resize_by_contention(big, 61) > 0);
+    CHECK_EQ(info_of(big).magazine_size, 61);
     holder_stop = 0;
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, depot_holder, big) == 0);
@@ -330,7 +338,7 @@ TEST(magazine_resize_contended)
         CHECK(batch(big, (uint64_t)i));
     holder_stop = 1;
     pthread_join(t, NULL);
-    CHECK_EQ(info_of(big).magazine_size, 29);
+    CHECK_EQ(info_of(big).magazine_size, 61);
     CHECK_EQ(kmem_cache_check(big), 0);
 
     kmem_cache_destroy(big);

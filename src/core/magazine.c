@@ -33,8 +33,10 @@
  * MAGAZINE_MAX_BYTES), the depot's magazines of the old size are given back,
  * and CPUs' old magazines are given back as they reach the depot. Larger
  * magazines make CPUs visit the depot less often, and a CPU whose working
- * set fits in its two magazines not at all. Magazines are 64 to 4096 bytes
- * (5 to 509 rounds) and come from internal caches kmem_magazine_N, which have
+ * set fits in its two magazines not at all; while it does not, two CPUs
+ * trade magazines (and their cache lines) through the depot, which keeps it
+ * contended, so the size keeps growing. Magazines are 64 to 16384 bytes (5
+ * to 2045 rounds) and come from internal caches kmem_magazine_N, which have
  * no magazines of their own.
  *
  * Every free is checked before it enters a magazine (cache_fast.h): the
@@ -69,18 +71,19 @@
 
 enum {
     MAX_CACHE_IDS = 4096,
-    NR_MAGAZINE_TYPES = 7,
-    MAGAZINE_MAX_BYTES = 128 << 10, /* objects one magazine may hold */
+    NR_MAGAZINE_TYPES = 9,
+    MAGAZINE_MAX_BYTES = 256 << 10, /* objects one magazine may hold */
     DEPOT_WINDOW = 64,              /* depot acquisitions between resize decisions */
     DEPOT_CONTENDED = 4,            /* contended ones in a window that grow the size */
 };
 
-/* Magazines of 64 .. 4096 bytes: the header, mag_round[0] and the rounds. */
+/* Magazines of 64 .. 16384 bytes: the header, mag_round[0] and the rounds. */
 #define MAGAZINE_BYTES(type) (64u << (type))
-static const unsigned int magazine_rounds[NR_MAGAZINE_TYPES] = {5, 13, 29, 61, 125, 253, 509};
+static const unsigned int magazine_rounds[NR_MAGAZINE_TYPES] = {5,   13,  29,   61,  125,
+                                                                253, 509, 1021, 2045};
 static struct kmem_cache magazine_caches[NR_MAGAZINE_TYPES];
 
-KMEM_STATIC_ASSERT(sizeof(struct kmem_magazine) + (509 + 1) * sizeof(void *) ==
+KMEM_STATIC_ASSERT(sizeof(struct kmem_magazine) + (2045 + 1) * sizeof(void *) ==
                        MAGAZINE_BYTES(NR_MAGAZINE_TYPES - 1),
                    "magazine sizes are powers of two");
 
@@ -123,8 +126,9 @@ void kmem_magazine_boot(void)
     kmem_memset(id_map, 0, sizeof id_map);
     kmem_memset(&kmem_empty_magazine, 0, sizeof kmem_empty_magazine); /* mag_round[0] NULL */
     static const char *const names[NR_MAGAZINE_TYPES] = {
-        "kmem_magazine_5",   "kmem_magazine_13",  "kmem_magazine_29", "kmem_magazine_61",
-        "kmem_magazine_125", "kmem_magazine_253", "kmem_magazine_509"};
+        "kmem_magazine_5",   "kmem_magazine_13",   "kmem_magazine_29",
+        "kmem_magazine_61",  "kmem_magazine_125",  "kmem_magazine_253",
+        "kmem_magazine_509", "kmem_magazine_1021", "kmem_magazine_2045"};
     for (unsigned int i = 0; i < NR_MAGAZINE_TYPES; i++)
         kmem_cache_setup_static(&magazine_caches[i], names[i], MAGAZINE_BYTES(i), 0,
                                 SLAB_HWCACHE_ALIGN, false);

@@ -33,6 +33,8 @@
 #    slab suite also the issue's targets checked) to stdout and to
 #    build-bench/results.md. Raw lines: build-bench/samples.tsv (pages) and
 #    build-bench/samples-slab.tsv (slab).
+# 6. Draws bar charts of the medians (bench/plot.py, python3 without extra
+#    modules) to build-bench/plots/<suite>-<threads>t.svg.
 #
 # Knobs (environment): BENCH_SUITES ("pages slab"), BENCH_ROUNDS (8),
 # BENCH_REPS per run (2), BENCH_MS per repetition (60), BENCH_WARMUP_MS (20),
@@ -373,3 +375,14 @@ compiler=$(awk -F= '$1 == "CMAKE_C_COMPILER:FILEPATH" { print $2 }' "$build/CMak
     echo "Total time: $(($(date +%s) - started)) s"
 } >"$results"
 cat "$results"
+
+# ---- 6. plots --------------------------------------------------------------------
+# Median ns per pair per workload and allocator, one SVG per thread count.
+if command -v python3 >/dev/null; then
+    mkdir -p "$build/plots"
+    for suite in $suites; do
+        python3 "$root/bench/plot.py" "${suite_samples[$suite]}" "$build/plots/$suite" \
+            "$suite ($(date -u '+%Y-%m-%d'))" >&2 || say "plot of $suite failed"
+    done
+    say "plots in $build/plots/"
+fi

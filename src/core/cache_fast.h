@@ -12,7 +12,7 @@
  * Free checks (KMEM_FREE_CHECKS, on unless the build turns them off): the
  * object lies in a live slab of this very cache at the start of an object,
  * and is not the object on top of the loaded magazine (an immediate double
- * free). They are 18 of the free's 28 instructions (gcc, x86-64), the price
+ * free). They are 16 of the free's 28 instructions (gcc, x86-64), the price
  * of never letting a bad pointer into a magazine, from where the next
  * allocation would hand it out.
  */

@@ -1,9 +1,11 @@
 #!/bin/bash
 # scripts/stress.sh [MINUTES] - long randomized runs, outside the default suite.
-# Repeats the randomized model test (new seed each round, 10 M operations)
-# and the multi-thread stress (5 M operations per thread) in the ASan+UBSan
-# build, and the thread stress in the TSan build, until MINUTES (default 30)
-# have passed or something fails. Prints the seed of any failing round.
+# Repeats the randomized model tests (pages: new seed each round, 10 M
+# operations; kmalloc: the same seed, 3 M; the caches' model, 3 M) and the
+# multi-thread stresses (pages 5 M operations per thread, caches 2 M) in the
+# ASan+UBSan build, and the thread stresses and the magazine layer's tests in
+# the TSan build, until MINUTES (default 30) have passed or something fails.
+# Prints the seed of any failing round.
 set -u
 cd "$(dirname "$0")/.."
 minutes=${1:-30}
@@ -29,5 +31,17 @@ while [ "$(date +%s)" -lt "$end" ]; do
     { tail -30 "$log"; echo "FAIL: test_threads (asan) round $round"; exit 1; }
   KMEM_TEST_OPS=500000 build-test-tsan/tests/test_threads >"$log" 2>&1 ||
     { tail -30 "$log"; echo "FAIL: test_threads (tsan) round $round"; exit 1; }
+  # The object caches: the kmalloc model with this round's seed, the caches'
+  # model, the caches under threads (ASan and TSan), the magazine layer.
+  KMEM_TEST_SEED=$seed KMEM_TEST_OPS=3000000 build-test-asan/tests/test_kmalloc >"$log" 2>&1 ||
+    { tail -30 "$log"; echo "FAIL: test_kmalloc (asan) seed $seed"; exit 1; }
+  KMEM_TEST_OPS=3000000 build-test-asan/tests/test_slab >"$log" 2>&1 ||
+    { tail -30 "$log"; echo "FAIL: test_slab (asan) round $round"; exit 1; }
+  KMEM_TEST_OPS=2000000 build-test-asan/tests/test_slab_threads >"$log" 2>&1 ||
+    { tail -30 "$log"; echo "FAIL: test_slab_threads (asan) round $round"; exit 1; }
+  KMEM_TEST_OPS=300000 build-test-tsan/tests/test_slab_threads >"$log" 2>&1 ||
+    { tail -30 "$log"; echo "FAIL: test_slab_threads (tsan) round $round"; exit 1; }
+  build-test-tsan/tests/test_magazine >"$log" 2>&1 ||
+    { tail -30 "$log"; echo "FAIL: test_magazine (tsan) round $round"; exit 1; }
 done
 echo "stress: $round rounds in $minutes min, 0 failed"

@@ -6,6 +6,10 @@
  * out-of-memory for a large order while small pages are free (fragmentation),
  * and pages cached on another thread's per-CPU lists, which the allocator must
  * drain before it gives up.
+ *
+ * "Every page" is what a request that may use every reserve gets
+ * (__GFP_MEMALLOC, GFP_ALL below); ordinary requests stop at the zones'
+ * watermarks, which test_gfp.c covers.
  */
 #include "harness.h"
 
@@ -13,6 +17,9 @@
 #include <semaphore.h>
 
 #include <kmem.h>
+
+/* A request that ignores the watermarks: the whole machine. */
+#define GFP_ALL (GFP_KERNEL | __GFP_MEMALLOC)
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -164,7 +171,7 @@ static void exhaust_order0(size_t mem_size, unsigned long expect_pages, const ch
 
     struct handout h;
     handout_init(&h, mem_size / PAGE_SIZE);
-    unsigned long got = exhaust(&h, GFP_KERNEL, 0);
+    unsigned long got = exhaust(&h, GFP_ALL, 0);
     CHECK_EQ(got, managed);
     CHECK_EQ(h.dupes, 0);
     /* Every managed pfn exactly once. */
@@ -188,7 +195,7 @@ static void exhaust_order0(size_t mem_size, unsigned long expect_pages, const ch
     CHECK_EQ(kmem_page_check(), 0);
 
     /* And it can all be taken again. */
-    got = exhaust(&h, GFP_KERNEL, 0);
+    got = exhaust(&h, GFP_ALL, 0);
     CHECK_EQ(got, managed);
     CHECK_EQ(h.dupes, 0);
     CHECK_EQ(kmem_page_check(), 0);
@@ -234,7 +241,7 @@ TEST(exhaust_order10)
     buddyinfo(initial, sizeof initial);
     struct handout h;
     handout_init(&h, 16384);
-    unsigned long got = exhaust(&h, GFP_KERNEL, MAX_PAGE_ORDER);
+    unsigned long got = exhaust(&h, GFP_ALL, MAX_PAGE_ORDER);
     CHECK_EQ(got, 16);
     CHECK_EQ(h.dupes, 0);
     /* Normal's 12 first, then DMA's 4. */
@@ -247,7 +254,7 @@ TEST(exhaust_order10)
 
     /* Every order in turn, each to exhaustion. */
     for (unsigned int o = 0; o <= MAX_PAGE_ORDER; o++) {
-        got = exhaust(&h, GFP_KERNEL, o);
+        got = exhaust(&h, GFP_ALL, o);
         CHECK_EQ(got, 16384UL >> o);
         CHECK_EQ(h.dupes, 0);
         check_nothing_left();
@@ -268,7 +275,7 @@ TEST(oom_large_order_while_fragmented)
     buddyinfo(initial, sizeof initial);
     struct handout h;
     handout_init(&h, 16384);
-    CHECK_EQ(exhaust(&h, GFP_KERNEL, 0), 16384);
+    CHECK_EQ(exhaust(&h, GFP_ALL, 0), 16384);
 
     /* Free every other page: pfn 4k+1 and 4k+2 are adjacent but not buddies
      * (1's buddy is 0, 2's is 3), so nothing merges. */
@@ -342,7 +349,7 @@ TEST(oom_order10_one_page_per_block)
     buddyinfo(initial, sizeof initial);
     struct handout h;
     handout_init(&h, 16384);
-    CHECK_EQ(exhaust(&h, GFP_KERNEL, 0), 16384);
+    CHECK_EQ(exhaust(&h, GFP_ALL, 0), 16384);
     /* Keep one page of each 4 MiB block, free the rest. */
     for (unsigned long pfn = 0; pfn < 16384; pfn++)
         if (pfn % 1024 != 513)
@@ -446,7 +453,7 @@ TEST(exhaust_with_pages_on_other_threads_lists)
             dma.pcp_pages, normal.pcp_pages);
     CHECK_EQ(kmem_page_check(), 0);
     /* The main thread still gets every managed page. */
-    unsigned long got = exhaust(&h, GFP_KERNEL, 0);
+    unsigned long got = exhaust(&h, GFP_ALL, 0);
     CHECK_EQ(got, 16384);
     CHECK_EQ(h.dupes, 0);
     CHECK_EQ(total(f_pcp), 0);
@@ -459,7 +466,7 @@ TEST(exhaust_with_pages_on_other_threads_lists)
      * be drained and merged for all 16 order-10 blocks to exist. */
     holder_start(&hd, &t);
     CHECK(total(f_pcp) > 0);
-    got = exhaust(&h, GFP_KERNEL, MAX_PAGE_ORDER);
+    got = exhaust(&h, GFP_ALL, MAX_PAGE_ORDER);
     CHECK_EQ(got, 16);
     CHECK_EQ(h.dupes, 0);
     CHECK_EQ(total(f_pcp), 0);
@@ -467,11 +474,12 @@ TEST(exhaust_with_pages_on_other_threads_lists)
     free_all(&h, MAX_PAGE_ORDER);
     holder_stop(&hd, t);
 
-    /* Round 3: GFP_DMA only, with DMA pages on the other thread's lists. */
+    /* Round 3: DMA only, with DMA pages on the other thread's lists (GFP_KERNEL
+     * | GFP_DMA: GFP_DMA alone may not reclaim, so it would not drain them). */
     holder_start(&hd, &t);
     REQUIRE(kmem_zone_info(KMEM_ZONE_DMA, &dma));
     CHECK(dma.pcp_pages > 0);
-    got = exhaust(&h, GFP_DMA, 0);
+    got = exhaust(&h, GFP_KERNEL | GFP_DMA | __GFP_MEMALLOC, 0);
     CHECK_EQ(got, 4096);
     CHECK_EQ(h.dupes, 0);
     REQUIRE(kmem_zone_info(KMEM_ZONE_DMA, &dma));
@@ -490,7 +498,7 @@ TEST(exhaust_with_pages_on_other_threads_lists)
     CHECK(total(f_pcp) > 0);
     holder_stop(&hd, t);
     CHECK_EQ(total(f_pcp), 0);
-    got = exhaust(&h, GFP_KERNEL, MAX_PAGE_ORDER);
+    got = exhaust(&h, GFP_ALL, MAX_PAGE_ORDER);
     CHECK_EQ(got, 16);
     free_all(&h, MAX_PAGE_ORDER);
 

@@ -16,13 +16,13 @@
  * when asked, and comes from Normal when Normal had a block big enough
  * (sampled). Every block is filled with a pattern derived from its pfn and
  * seed and verified before it is freed (an overlap or a stray write shows).
- * A failed allocation must mean no free block of that order or more was left
- * in the zones it may use, and no page was left on per-CPU lists (they are
- * drained before failing). Every 1000 steps each zone's allocated pages
- * (managed - free - pcp) equal the model's; every 20000 steps
- * kmem_page_check() == 0 and every live block's pattern is verified.
- * At the end everything is freed and, after drain_all_pages, buddyinfo must
- * read exactly as right after kmem_init.
+ * A failed allocation must mean that no zone it may use had a free block of
+ * that order or more above the request's watermark (GFP_KERNEL: min,
+ * GFP_ATOMIC: 3/8 of it), and, for a request that may reclaim, that no page
+ * was left on per-CPU lists (they are drained before failing). Every 1000 steps each zone's
+ * allocated pages (managed - free - pcp) equal the model's; every 20000 steps kmem_page_check() ==
+ * 0 and every live block's pattern is verified. At the end everything is freed and, after
+ * drain_all_pages, buddyinfo must read exactly as right after kmem_init.
  *
  * KMEM_TEST_OPS=n sets the number of operations (default 1,000,000 over all
  * seeds and machines); KMEM_TEST_SEED=s runs one seed only (as printed on a
@@ -208,40 +208,63 @@ static unsigned pick_order(struct model *m)
     return 0;
 }
 
-/* After a failed allocation of this order: no free block of this order or
- * more in the zones the request may use, nothing on per-CPU lists. */
+/* The free pages a request must leave in a zone (the allocator's watermark
+ * rule, restated: watermark.c): none with __GFP_MEMALLOC; min, half of it
+ * for __GFP_HIGH, 3/8 of it for __GFP_HIGH without reclaim (GFP_ATOMIC);
+ * plus the zone's protection against requests that prefer a higher zone. */
+static unsigned long request_mark(const struct kmem_zone_info *zi, gfp_t gfp, unsigned preferred)
+{
+    if ((gfp & (__GFP_MEMALLOC | __GFP_NOMEMALLOC)) == __GFP_MEMALLOC)
+        return 0;
+    unsigned long min = zi->watermark_min;
+    if (gfp & __GFP_HIGH) {
+        min -= min / 2;
+        if (!(gfp & __GFP_DIRECT_RECLAIM))
+            min -= min / 4;
+    }
+    return min + zi->lowmem_reserve[preferred];
+}
+
+/* After a failed allocation of this order: in every zone the request may
+ * use, either no free block of this order or more was left, or taking one
+ * would have gone below the request's watermark. A request that may reclaim
+ * drains the per-CPU lists before it fails, so none may hold pages. */
 static void check_failure(struct model *m, gfp_t gfp, unsigned order)
 {
     m->n_fail++;
-    unsigned long usable_alloc = 0, usable_managed = 0;
+    unsigned preferred = (gfp & __GFP_DMA) || !m->has_normal ? KMEM_ZONE_DMA : KMEM_ZONE_NORMAL;
     for (unsigned zt = 0; zt < KMEM_NR_ZONES; zt++) {
         struct kmem_zone_info zi;
         if (!kmem_zone_info((enum kmem_zone_type)zt, &zi))
             continue;
-        MCHECK(m, zi.pcp_pages == 0,
-               "zone %s holds %lu per-CPU pages after a failed order-%u request", zi.name,
-               zi.pcp_pages, order);
+        if (gfp & __GFP_DIRECT_RECLAIM)
+            MCHECK(m, zi.pcp_pages == 0,
+                   "zone %s holds %lu per-CPU pages after a failed order-%u request", zi.name,
+                   zi.pcp_pages, order);
         bool usable = zt == KMEM_ZONE_DMA || !(gfp & __GFP_DMA);
         if (!usable)
             continue;
-        usable_alloc += m->allocated[zt];
-        usable_managed += m->managed[zt];
+        unsigned long mark = request_mark(&zi, gfp, preferred);
+        unsigned long need = 1UL << order;
+        if (zi.free_pages < need || zi.free_pages - (need - 1) <= mark)
+            continue; /* the watermark said no */
         for (unsigned o = order; o < NR_PAGE_ORDERS; o++)
-            MCHECK(
-                m, zi.nr_free[o] == 0,
-                "order-%u request (gfp %#x) failed while zone %s has %lu free blocks of order %u",
-                order, gfp, zi.name, zi.nr_free[o], o);
+            MCHECK(m, zi.nr_free[o] == 0,
+                   "order-%u request (gfp %#x) failed while zone %s has %lu free blocks of "
+                   "order %u and %lu free pages (mark %lu)",
+                   order, gfp, zi.name, zi.nr_free[o], o, zi.free_pages, mark);
     }
-    if (order == 0)
-        MCHECK(m, usable_alloc == usable_managed,
-               "order-0 request (gfp %#x) failed with %lu of %lu usable pages allocated", gfp,
-               usable_alloc, usable_managed);
 }
 
-static bool normal_has_block(unsigned order)
+/* Could Normal serve this request: a block of the order or more, above the
+ * request's watermark? */
+static bool normal_has_block(unsigned order, gfp_t gfp)
 {
     struct kmem_zone_info zi;
     if (!kmem_zone_info(KMEM_ZONE_NORMAL, &zi))
+        return false;
+    unsigned long mark = request_mark(&zi, gfp, KMEM_ZONE_NORMAL);
+    if (zi.free_pages < (1UL << order) || zi.free_pages - ((1UL << order) - 1) <= mark)
         return false;
     for (unsigned o = order; o < NR_PAGE_ORDERS; o++)
         if (zi.nr_free[o])
@@ -268,7 +291,7 @@ static void op_alloc(struct model *m)
     /* Sampled: does Normal have a block big enough? Then it must be used. */
     bool want_normal = false;
     if (!(gfp & __GFP_DMA) && m->has_normal && (m->op & 15) == 0) {
-        want_normal = normal_has_block(order);
+        want_normal = normal_has_block(order, gfp);
         m->n_pref += want_normal;
     }
 

@@ -369,14 +369,14 @@ TEST(zeroed_pages_default_machine)
     /* Dirty all of DMA, then take it back zeroed. */
     struct page *dma[4];
     for (int i = 0; i < 4; i++) {
-        dma[i] = alloc_pages(GFP_DMA, MAX_PAGE_ORDER);
+        dma[i] = alloc_pages(GFP_DMA | __GFP_MEMALLOC, MAX_PAGE_ORDER);
         REQUIRE(dma[i] != NULL);
         memset(page_address(dma[i]), 0xab, PAGE_SIZE << MAX_PAGE_ORDER);
     }
     for (int i = 0; i < 4; i++)
         __free_pages(dma[i], MAX_PAGE_ORDER);
     for (int i = 0; i < 4; i++) {
-        dma[i] = alloc_pages(GFP_DMA | __GFP_ZERO, MAX_PAGE_ORDER);
+        dma[i] = alloc_pages(GFP_DMA | __GFP_ZERO | __GFP_MEMALLOC, MAX_PAGE_ORDER);
         REQUIRE(dma[i] != NULL);
         CHECK(all_bytes(page_address(dma[i]), 0, PAGE_SIZE << MAX_PAGE_ORDER));
     }
@@ -449,7 +449,7 @@ TEST(gfp_kernel_prefers_normal_then_falls_back)
     /* Use up Normal: its 12 order-10 blocks. */
     struct page *normal[12];
     for (int i = 0; i < 12; i++) {
-        normal[i] = alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER);
+        normal[i] = alloc_pages(GFP_KERNEL | __GFP_MEMALLOC, MAX_PAGE_ORDER);
         REQUIRE(normal[i] != NULL);
         CHECK(page_to_pfn(normal[i]) >= DMA_PFNS);
     }
@@ -464,7 +464,7 @@ TEST(gfp_kernel_prefers_normal_then_falls_back)
     }
     struct page *dma[4];
     for (int i = 0; i < 4; i++) {
-        dma[i] = alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER);
+        dma[i] = alloc_pages(GFP_KERNEL | __GFP_MEMALLOC, MAX_PAGE_ORDER);
         REQUIRE(dma[i] != NULL);
         CHECK(page_to_pfn(dma[i]) < DMA_PFNS);
     }
@@ -498,11 +498,11 @@ TEST(gfp_dma_only_from_dma)
         __free_pages(p, o);
     }
 
-    /* Take all of DMA: 4096 single pages. */
+    /* Take all of DMA, reserves included: 4096 single pages. */
     static unsigned long pfns[4096];
     unsigned long n = 0;
     for (;;) {
-        struct page *p = alloc_pages(GFP_DMA, 0);
+        struct page *p = alloc_pages(GFP_KERNEL | GFP_DMA | __GFP_MEMALLOC, 0);
         if (!p)
             break;
         REQUIRE(n < 4096);
@@ -564,9 +564,10 @@ TEST(small_machine_has_only_dma)
         }
         unsigned long count = 0;
         struct page *p;
-        /* All of it through GFP_KERNEL. */
+        /* All of it through GFP_KERNEL, with the reserves (the watermarks are
+         * test_gfp.c's). */
         static unsigned long pfns[4096];
-        while ((p = alloc_page(GFP_KERNEL)) != NULL) {
+        while ((p = alloc_page(GFP_KERNEL | __GFP_MEMALLOC)) != NULL) {
             REQUIRE(count < 4096);
             pfns[count++] = page_to_pfn(p);
         }
@@ -630,14 +631,14 @@ TEST(odd_sizes_carved_into_aligned_blocks)
         }
         CHECK_EQ(kmem_page_check(), 0);
 
-        /* Every page can be handed out exactly once, and all of them come
-         * back together into the same blocks. */
+        /* Every page can be handed out exactly once (reserves included), and
+         * all of them come back together into the same blocks. */
         static unsigned long pfns[8192];
         static unsigned char seen[8192];
         memset(seen, 0, sizeof seen);
         unsigned long n = 0;
         struct page *p;
-        while ((p = alloc_page(GFP_KERNEL)) != NULL) {
+        while ((p = alloc_page(GFP_KERNEL | __GFP_MEMALLOC)) != NULL) {
             REQUIRE(n < pages);
             unsigned long pfn = page_to_pfn(p);
             REQUIRE(pfn < pages);

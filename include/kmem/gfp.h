@@ -17,8 +17,11 @@
 #define __GFP_DIRECT_RECLAIM 0x400u   /* may block and reclaim (shrink caches) */
 #define __GFP_KSWAPD_RECLAIM 0x800u   /* may wake background reclaim */
 #define __GFP_NOWARN         0x2000u  /* no failure message */
-#define __GFP_NOFAIL         0x8000u  /* never return NULL: retry forever */
+#define __GFP_RETRY_MAYFAIL  0x4000u  /* retry reclaim while it makes progress, then fail */
+#define __GFP_NOFAIL         0x8000u  /* never return NULL: reclaim, wait, retry */
 #define __GFP_NORETRY        0x10000u /* give up after one reclaim pass */
+#define __GFP_MEMALLOC       0x20000u /* may use every reserve (for reclaim itself) */
+#define __GFP_NOMEMALLOC     0x80000u /* never use the reserves, even so */
 #define __GFP_RECLAIM        (__GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM)
 
 /* The usual combinations. */

@@ -36,7 +36,18 @@ struct kmem_zone_info {
     unsigned long nr_free[NR_PAGE_ORDERS]; /* free blocks of each order */
     unsigned int pcp_batch;                /* blocks moved per refill or drain (order 0) */
     unsigned int pcp_high;                 /* a per-CPU list longer than this drains */
+    /* Watermarks (Linux's min/low/high, in pages): GFP_KERNEL leaves at
+     * least watermark_min free; __GFP_HIGH may go down to min / 2, GFP_ATOMIC
+     * to 3/8 of min, __GFP_MEMALLOC to 0. A request that could have used the
+     * higher zone h leaves lowmem_reserve[h] more (0 for h = this zone). */
+    unsigned long watermark_min, watermark_low, watermark_high;
+    unsigned long lowmem_reserve[KMEM_NR_ZONES];
 };
+
+/* The text of Linux's /proc/zoneinfo, the part a machine like this one has:
+ * per populated zone its free pages, watermarks min/low/high, spanned,
+ * present and managed pages, and its lowmem protection. snprintf semantics. */
+KMEM_API size_t kmem_zoneinfo(char *buf, size_t len);
 
 /* Fill *info for zone type zt. Returns false if the zone is empty (or kmem is
  * not up). allocated = managed - free - pcp. */

@@ -15,6 +15,7 @@
 #include "pcp.h"
 #include "shrinker.h"
 #include "slab.h"
+#include "watermark.h"
 
 enum { ERR_INVAL = 22, ERR_BUSY = 16 };
 
@@ -97,6 +98,7 @@ int kmem_boot(const struct kmem_machine_desc *desc)
     zones_init(nr_pfns);
     for (unsigned int i = 0; i < desc->nr_ram; i++)
         region_give(&desc->ram[i]);
+    zone_watermarks_init();
     bool any = false;
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++) {
         pcp_zone_init(&kmem_zones[zi]);

@@ -30,9 +30,11 @@
  *
  * Lock order: per-CPU registry lock -> a CPU's list lock -> zone lock.
  * Everything here runs under the zone lock (the _locked suffix); nothing here
- * allocates or calls a hook.
+ * allocates or calls a hook but buddy_free's wake of a __GFP_NOFAIL waiter,
+ * after the lock is dropped.
  */
 #include "../internal/report.h"
+#include "watermark.h"
 #include "zone.h"
 
 struct zone kmem_zones[KMEM_NR_ZONES];
@@ -124,10 +126,10 @@ void buddy_give_range_locked(struct zone *z, unsigned long start, unsigned long 
     }
 }
 
-struct page *buddy_alloc(struct zone *z, unsigned int order)
+struct page *buddy_alloc(struct zone *z, unsigned int order, unsigned long mark)
 {
     kmem_mutex_lock(&z->z_lock);
-    struct page *page = buddy_take_locked(z, order);
+    struct page *page = zone_watermark_ok(z, order, mark) ? buddy_take_locked(z, order) : NULL;
     /* Allocated before the lock drops: a buddy freed right after must not
      * see this block as free (B2, P1). */
     if (page)
@@ -146,4 +148,5 @@ void buddy_free(struct zone *z, struct page *page, unsigned int order)
     }
     buddy_give_locked(z, pf_page_to_pfn(page), order);
     kmem_mutex_unlock(&z->z_lock);
+    kmem_pages_freed();
 }

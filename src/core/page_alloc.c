@@ -9,10 +9,14 @@
  * orders, errors) goes to a noinline *_slow function.
  *
  * Zone fallback: GFP_KERNEL tries Normal, then DMA; GFP_DMA tries DMA only.
- * When every zone fails, a request that may reclaim runs the shrinkers (the
- * object caches give back spare memory), the blocks cached on all CPUs'
- * lists are drained back, and the request is tried once more before it
- * returns NULL.
+ * Each zone keeps its watermark reserve (watermark.c): a block is taken only
+ * if more than the request's mark stays free (GFP_KERNEL: the min
+ * watermark; __GFP_HIGH and GFP_ATOMIC reach into it; __GFP_MEMALLOC takes
+ * anything). When every zone fails, a request that may reclaim runs the
+ * shrinkers (the object caches give back spare memory), drains the blocks
+ * cached on all CPUs' lists, and tries again while that makes progress;
+ * __GFP_NORETRY tries once, __GFP_NOFAIL waits for frees until it succeeds.
+ * A request that may not reclaim (GFP_ATOMIC, GFP_NOWAIT) fails at once.
  *
  * Free checks: the block must be a head in PS_ALLOC of the given order, or
  * the error is named (double free, wrong order, invalid free, bad address)
@@ -21,32 +25,72 @@
 #include "../internal/report.h"
 #include "pcp.h"
 #include "shrinker.h"
+#include "watermark.h"
 
 /* ---- allocation ---------------------------------------------------------- */
 
-static struct page *alloc_from_zone(struct zone *z, unsigned int order)
+enum { MAX_RECLAIM_RETRIES = 16 }; /* reclaim passes while they make progress */
+
+static struct page *alloc_from_zone(struct zone *z, unsigned int order, unsigned long mark)
 {
     if (order <= PCP_MAX_ORDER && z->z_pcp_high)
-        return pcp_alloc_slow(z, order);
-    return buddy_alloc(z, order);
+        return pcp_alloc_slow(z, order, mark);
+    return buddy_alloc(z, order, mark);
 }
 
-static struct page *alloc_from_zonelist(gfp_t gfp, unsigned int order)
+/* One attempt over the request's zones, each with its watermark. */
+static struct page *alloc_from_zonelist(gfp_t gfp, unsigned int order, unsigned int alloc_flags)
 {
     static const uint8_t kernel_zonelist[] = {KMEM_ZONE_NORMAL, KMEM_ZONE_DMA};
     static const uint8_t dma_zonelist[] = {KMEM_ZONE_DMA};
     const uint8_t *zonelist = (gfp & __GFP_DMA) ? dma_zonelist : kernel_zonelist;
     size_t nr =
         (gfp & __GFP_DMA) ? KMEM_ARRAY_SIZE(dma_zonelist) : KMEM_ARRAY_SIZE(kernel_zonelist);
+    /* The highest zone the request may use: its lowmem protection applies
+     * in the zones below. */
+    unsigned int preferred = (gfp & __GFP_DMA) ? KMEM_ZONE_DMA : kmem_kernel_zone;
     for (size_t i = 0; i < nr; i++) {
         struct zone *z = &kmem_zones[zonelist[i]];
         if (!zone_populated(z))
             continue;
-        struct page *page = alloc_from_zone(z, order);
+        struct page *page = alloc_from_zone(z, order, zone_mark(z, alloc_flags, preferred));
         if (page)
             return page;
     }
     return NULL;
+}
+
+/* Direct reclaim (the request may block): the shrinkers give back what the
+ * caches hold spare, the per-CPU lists are drained, and the request tries
+ * again, while reclaim makes progress (__GFP_NORETRY: once). __GFP_NOFAIL
+ * then reaches into half of the min reserve and, failing that, waits for
+ * other threads to free pages, for as long as it takes. */
+static KMEM_NOINLINE struct page *alloc_pages_reclaim(gfp_t gfp, unsigned int order,
+                                                      unsigned int alloc_flags)
+{
+    for (unsigned int retries = 0;; retries++) {
+        unsigned int seq = kmem_free_seq();
+        unsigned long progress = kmem_shrink_all();
+        drain_all_pages();
+        struct page *page = alloc_from_zonelist(gfp, order, alloc_flags);
+        if (page)
+            return page;
+        if (!(gfp & __GFP_NOFAIL)) {
+            if ((gfp & __GFP_NORETRY) || !progress || retries >= MAX_RECLAIM_RETRIES)
+                return NULL;
+            continue;
+        }
+        page = alloc_from_zonelist(gfp, order, alloc_flags | ALLOC_MIN_RESERVE);
+        if (!page) {
+            kmem_wait_for_free(seq);
+            retries = 0;
+            continue;
+        }
+        /* Others may wait too: what woke this one may suffice for them. */
+        if (__atomic_load_n(&kmem_memory_waiters, __ATOMIC_SEQ_CST))
+            kmem_pages_freed_slow();
+        return page;
+    }
 }
 
 static KMEM_NOINLINE struct page *alloc_pages_slow(gfp_t gfp, unsigned int order)
@@ -56,18 +100,12 @@ static KMEM_NOINLINE struct page *alloc_pages_slow(gfp_t gfp, unsigned int order
     if (unlikely(!kmem_frames.fr_up))
         kmem_error(KMERR_NOT_UP, "alloc_pages(gfp %#x, order %u) called before kmem_init", gfp,
                    order);
-    struct page *page = alloc_from_zonelist(gfp, order);
-    if (!page) {
-        /* A request that may reclaim first asks the caches for their spare
-         * memory (depot magazines, empty slabs); blocks may also sit on
-         * other CPUs' lists. Give them back, and try again. */
-        if (gfp & __GFP_DIRECT_RECLAIM)
-            kmem_shrink_all();
-        drain_all_pages();
-        page = alloc_from_zonelist(gfp, order);
-        if (!page)
-            return NULL;
-    }
+    unsigned int alloc_flags = gfp_to_alloc_flags(gfp);
+    struct page *page = alloc_from_zonelist(gfp, order, alloc_flags);
+    if (!page && (gfp & __GFP_DIRECT_RECLAIM))
+        page = alloc_pages_reclaim(gfp, order, alloc_flags);
+    if (!page)
+        return NULL;
     page->pg_owner = PG_OWNER_PAGES;
     if (gfp & __GFP_ZERO)
         kmem_memset(pf_page_address(page), 0, PAGE_SIZE << order);

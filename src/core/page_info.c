@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * page_info.c - looking inside the page allocator: Linux's /proc/buddyinfo
- * text and per-zone counters. Readers take each zone's lock for a consistent
+ * and /proc/zoneinfo texts and per-zone counters. Readers take each zone's lock for a consistent
  * line; per-CPU counts take every CPU's lock.
  */
 #include "../internal/fmt.h"
@@ -66,9 +66,40 @@ bool kmem_zone_info(enum kmem_zone_type zt, struct kmem_zone_info *info)
         info->nr_free[o] = z->z_free_area[o].fa_nr_free;
     info->pcp_batch = z->z_pcp_batch;
     info->pcp_high = z->z_pcp_high;
+    info->watermark_min = z->z_watermark[WMARK_MIN];
+    info->watermark_low = z->z_watermark[WMARK_LOW];
+    info->watermark_high = z->z_watermark[WMARK_HIGH];
+    for (unsigned int h = 0; h < KMEM_NR_ZONES; h++)
+        info->lowmem_reserve[h] = z->z_lowmem_reserve[h];
     kmem_mutex_unlock(&z->z_lock);
     pcp_unlock_all();
     return true;
+}
+
+size_t kmem_zoneinfo(char *buf, size_t len)
+{
+    size_t n = 0;
+    if (len)
+        buf[0] = '\0';
+    for (unsigned int zt = 0; zt < KMEM_NR_ZONES; zt++) {
+        struct kmem_zone_info zi;
+        if (!kmem_zone_info((enum kmem_zone_type)zt, &zi))
+            continue;
+        /* Linux's zoneinfo_show_print: "Node %d, zone %8s", then the
+         * counters indented as there. */
+        n = kmem_text_append(buf, len, n,
+                             "Node 0, zone %8s\n  pages free     %lu\n        min      %lu\n"
+                             "        low      %lu\n        high     %lu\n"
+                             "        spanned  %lu\n        present  %lu\n"
+                             "        managed  %lu\n        protection: (",
+                             zi.name, zi.free_pages, zi.watermark_min, zi.watermark_low,
+                             zi.watermark_high, zi.end_pfn - zi.start_pfn, zi.managed_pages,
+                             zi.managed_pages);
+        for (unsigned int h = 0; h < KMEM_NR_ZONES; h++)
+            n = kmem_text_append(buf, len, n, h ? ", %lu" : "%lu", zi.lowmem_reserve[h]);
+        n = kmem_text_append(buf, len, n, ")\n");
+    }
+    return n;
 }
 
 static const enum kmem_block_state state_of[] = {

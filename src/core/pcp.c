@@ -20,7 +20,9 @@
  * Invariants (checked by kmem_page_check):
  *   C1. Every block on a list of (zone z, order n) has its head in PS_PCP with
  *       pg_order n and pg_zone z; pl_count counts the chain exactly.
- *   C2. pl_count <= pl_high outside a CPU lock.
+ *   C2. pl_count <= pl_high outside a CPU lock; pl_high is 0 for every list
+ *       while a __GFP_NOFAIL request waits for freed pages (pcp_throttle),
+ *       and the lists are then empty.
  *   C3. An area is on the registry if and only if it is CPU_ATTACHED; a
  *       detached or dead area holds no block.
  *
@@ -30,6 +32,7 @@
  */
 #include "magazine.h"
 #include "pcp.h"
+#include "watermark.h"
 
 KMEM_PERCPU_DEFINE(struct kmem_cpu, kmem_cpu_area, KMEM_CPU_INIT);
 
@@ -73,6 +76,19 @@ static void drain_list(struct zone *z, struct pcp_list *list, unsigned int order
         buddy_give_locked(z, pf_page_to_pfn(page), order);
     }
     kmem_mutex_unlock(&z->z_lock);
+    kmem_pages_freed();
+}
+
+/* The high mark of a CPU's list of (zone, order): 0 (no caching) for zones
+ * without lists and while a __GFP_NOFAIL request waits for freed pages. */
+static unsigned int pcp_throttled; /* waiters; under registry_lock */
+
+static unsigned int list_high(const struct zone *z, unsigned int order)
+{
+    unsigned int high = z->z_pcp_high;
+    if (!high || pcp_throttled)
+        return 0;
+    return high >> order ? high >> order : 1;
 }
 
 static void drain_cpu_locked(struct kmem_cpu *cpu)
@@ -90,12 +106,11 @@ static KMEM_NOINLINE bool cpu_attach(struct kmem_cpu *cpu)
     kmem_spin_lock(&cpu->cpu_lock);
     if (cpu->cpu_state == CPU_DETACHED && kmem_frames.fr_up) {
         for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++) {
-            unsigned int high = kmem_zones[zi].z_pcp_high;
             for (unsigned int o = 0; o < PCP_NR_ORDERS; o++) {
                 struct pcp_list *list = cpu_list(cpu, zi, o);
                 list->pl_head = NULL;
                 list->pl_count = 0;
-                list->pl_high = high ? (high >> o ? high >> o : 1) : 0;
+                list->pl_high = list_high(&kmem_zones[zi], o);
             }
         }
         list_add(&cpu->cpu_link, &registry);
@@ -152,16 +167,23 @@ static struct kmem_cpu *cpu_lists_lock(void)
     return NULL;
 }
 
-struct page *pcp_alloc_slow(struct zone *z, unsigned int order)
+struct page *pcp_alloc_slow(struct zone *z, unsigned int order, unsigned long mark)
 {
     struct kmem_cpu *cpu = cpu_lists_lock();
     if (!cpu)
-        return buddy_alloc(z, order);
+        return buddy_alloc(z, order, mark);
     struct pcp_list *list = cpu_list(cpu, z - kmem_zones, order);
+    if (!list->pl_head && !list->pl_high) {
+        /* Throttled: no caching, straight from the buddy lists. */
+        kmem_spin_unlock(&cpu->cpu_lock);
+        return buddy_alloc(z, order, mark);
+    }
     if (!list->pl_head) {
+        /* A refill: every block of the batch must leave more than mark free
+         * (the pages on the list no longer count as free). */
         unsigned int n = list_batch(z, order);
         kmem_mutex_lock(&z->z_lock);
-        while (n--) {
+        while (n-- && zone_watermark_ok(z, order, mark)) {
             struct page *page = buddy_take_locked(z, order);
             if (!page)
                 break;
@@ -219,6 +241,26 @@ void drain_all_pages(void)
     kmem_mutex_unlock(&registry_lock);
 }
 
+void pcp_throttle(bool on)
+{
+    kmem_mutex_lock(&registry_lock);
+    bool change = on ? pcp_throttled++ == 0 : --pcp_throttled == 0;
+    if (change) {
+        struct list_head *pos;
+        list_for_each (pos, &registry) {
+            struct kmem_cpu *cpu = list_entry(pos, struct kmem_cpu, cpu_link);
+            kmem_spin_lock(&cpu->cpu_lock);
+            for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
+                for (unsigned int o = 0; o < PCP_NR_ORDERS; o++)
+                    cpu_list(cpu, zi, o)->pl_high = list_high(&kmem_zones[zi], o);
+            if (on)
+                drain_cpu_locked(cpu);
+            kmem_spin_unlock(&cpu->cpu_lock);
+        }
+    }
+    kmem_mutex_unlock(&registry_lock);
+}
+
 void kmem_cpu_detach(struct kmem_cpu *cpu)
 {
     kmem_mutex_lock(&registry_lock);
@@ -269,6 +311,7 @@ void pcp_visit_locked(pcp_visit_fn fn, void *arg)
 void pcp_reset_all(void)
 {
     kmem_mutex_lock(&registry_lock);
+    pcp_throttled = 0;
     while (!list_empty(&registry)) {
         struct kmem_cpu *cpu = list_first_entry(&registry, struct kmem_cpu, cpu_link);
         kmem_spin_lock(&cpu->cpu_lock);

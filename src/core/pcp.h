@@ -96,8 +96,13 @@ static KMEM_ALWAYS_INLINE void pcp_set_next(struct page *page, struct page *next
 
 /* Slow paths of the per-CPU lists (the fast paths are inline in
  * page_alloc.c). Each returns/accepts a block of the given zone and order. */
-struct page *pcp_alloc_slow(struct zone *z, unsigned int order);
+struct page *pcp_alloc_slow(struct zone *z, unsigned int order, unsigned long mark);
 void pcp_free_slow(struct zone *z, struct page *page, unsigned int order);
+
+/* Stop (on) or resume (off, once as often as on) caching on every CPU's
+ * lists: while a __GFP_NOFAIL request waits for freed pages, every free must
+ * reach the buddy lists. Turning it on drains every list. */
+void pcp_throttle(bool on);
 
 /* Sizing of a zone's lists at boot (z_pcp_batch, z_pcp_high). */
 void pcp_zone_init(struct zone *z);

@@ -19,9 +19,17 @@ struct free_area {
     unsigned long fa_nr_free; /* blocks on fa_list */
 };
 
+enum zone_watermark { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
+
 struct zone {
     struct kmem_mutex z_lock;   /* protects everything below that changes */
     unsigned long z_free_pages; /* frames in blocks on the free lists */
+    /* Frames an allocation must leave free (watermark.c; fixed after boot):
+     * min for ordinary requests, low and high for reclaim's targets, and
+     * lowmem_reserve[z] more when a request that could have used the higher
+     * zone z falls back to this one (Linux's lowmem protection). */
+    unsigned long z_watermark[NR_WMARK];
+    unsigned long z_lowmem_reserve[KMEM_NR_ZONES];
     struct free_area z_free_area[NR_PAGE_ORDERS];
     unsigned long z_start_pfn; /* span [start, end); holes are RESERVED */
     unsigned long z_end_pfn;
@@ -78,9 +86,10 @@ static KMEM_ALWAYS_INLINE uint16_t page_head_word(const struct page *page)
 }
 
 /* Unlocked forms: take the zone lock for one block. buddy_alloc returns it
- * already in PS_ALLOC (marked under the lock). buddy_free re-checks,
+ * already in PS_ALLOC (marked under the lock), or NULL if taking it would
+ * leave mark or fewer free pages (the caller's watermark). buddy_free re-checks,
  * under the lock, that the head is still allocated, so that two racing frees
  * of one block cannot both reach the free lists. */
-struct page *buddy_alloc(struct zone *z, unsigned int order);
+struct page *buddy_alloc(struct zone *z, unsigned int order, unsigned long mark);
 void buddy_free(struct zone *z, struct page *page, unsigned int order);
 #endif /* KMEM_ZONE_H */

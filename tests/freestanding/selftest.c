@@ -152,7 +152,7 @@ static void test_exhaust(void)
     static unsigned char seen[RAM_PAGES];
     unsigned long n = 0, outside = 0, twice = 0;
     for (;;) {
-        struct page *p = alloc_page(GFP_KERNEL);
+        struct page *p = alloc_page(GFP_KERNEL | __GFP_MEMALLOC); /* the reserves too */
         if (!p)
             break;
         unsigned long pfn = page_to_pfn(p);

@@ -11,6 +11,7 @@
 #include <kmem/info.h>
 #include <kmem/init.h>
 #include <kmem/kmalloc.h>
+#include <kmem/mempool.h>
 #include <kmem/page.h>
 #include <kmem/slab.h>
 #include <kmem/types.h>

@@ -21,7 +21,7 @@ static const char *const error_names[] = {
     [KMERR_INVALID_FREE] = "invalid free",       [KMERR_BAD_ADDRESS] = "bad address",
     [KMERR_NOT_UP] = "not initialized",          [KMERR_CORRUPTION] = "corruption",
     [KMERR_WRONG_CACHE] = "wrong cache",         [KMERR_NOT_OBJECT] = "invalid free",
-    [KMERR_BAD_CACHE] = "cache creation failed",
+    [KMERR_BAD_CACHE] = "cache creation failed", [KMERR_BAD_ARGUMENT] = "bad argument",
 };
 
 const char *kmem_error_name(enum kmem_error err)

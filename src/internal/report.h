@@ -19,6 +19,7 @@ enum kmem_error {
     KMERR_WRONG_CACHE,  /* an object freed to another cache than its own */
     KMERR_NOT_OBJECT,   /* a pointer that is no object of any slab */
     KMERR_BAD_CACHE,    /* a cache that cannot be made (SLAB_PANIC) */
+    KMERR_BAD_ARGUMENT, /* a call that cannot be served as asked */
 };
 
 /* Write "kmem: <error name>: <formatted details>\n", then panic. */

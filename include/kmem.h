@@ -15,5 +15,6 @@
 #include <kmem/page.h>
 #include <kmem/slab.h>
 #include <kmem/types.h>
+#include <kmem/vmalloc.h>
 
 #endif /* KMEM_H */

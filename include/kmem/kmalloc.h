@@ -35,8 +35,13 @@ KMEM_API void kfree(const void *p);
 /* The usable size of p (at least what was asked for). */
 KMEM_API size_t ksize(const void *p);
 
-/* kmalloc that may fall back to virtually contiguous memory (for now: blocks
- * of pages beyond the caches; vmalloc comes with its layer). */
+/* kmalloc that falls back to vmalloc (Linux's kvmalloc): up to PAGE_SIZE it
+ * is kmalloc; larger sizes try kmalloc with __GFP_NORETRY | __GFP_NOWARN
+ * (unless __GFP_NOFAIL, which stays with kmalloc) and, when no contiguous
+ * block is to be had or the size is beyond the largest block, take virtually
+ * contiguous memory from __vmalloc(size, gfp). More than INT_MAX bytes: NULL.
+ * kvfree frees either kind (vfree for a vmalloc address, else kfree); the
+ * memory must not be given to ksize or krealloc, which know kmalloc's only. */
 KMEM_API void *kvmalloc(size_t size, gfp_t gfp);
 KMEM_API void *kvzalloc(size_t size, gfp_t gfp);
 KMEM_API void kvfree(const void *p);

@@ -2,8 +2,8 @@
 /*
  * kmem/platform.h - the only door between kmem's core and its host.
  *
- * The core (page frames, buddy, per-CPU lists, and later slab, kmalloc and
- * vmalloc bookkeeping) is freestanding C: it calls no libc function and
+ * The core (page frames, buddy, per-CPU lists, slab, kmalloc, and vmalloc's
+ * bookkeeping of its virtual range) is freestanding C: it calls no libc function and
  * includes no libc header. Everything host-specific goes through the hooks
  * below. The hosted build (src/platform/hosted/) implements them for Linux
  * user space; a kernel implements them itself and brings the machine up with
@@ -54,6 +54,22 @@ KMEM_API unsigned int kmem_pl_cpu_id(void);
 struct kmem_cpu;
 KMEM_API void kmem_pl_cpu_attach(struct kmem_cpu *cpu);
 
+/* Map the physically contiguous bytes [phys, phys + bytes) at virt, read
+ * and write, replacing what the range held (vmalloc's reservation): after it
+ * every byte is the same memory through virt and through the direct map.
+ * virt, phys and bytes are page-aligned and virt lies in the vmalloc range
+ * of the machine description. Returns 0, or a negative errno (-ENOMEM when
+ * the host's mappings run out); on failure the range must still be reserved
+ * and map nothing. Called with no kmem lock held; calls may run at once on
+ * different ranges. */
+KMEM_API int kmem_pl_map(void *virt, phys_addr_t phys, size_t bytes);
+
+/* Undo kmem_pl_map over [virt, virt + bytes) (one or more whole earlier
+ * maps): afterwards an access there faults, and the range stays reserved for
+ * vmalloc (nothing else may be placed there). Cannot fail. Called with no
+ * kmem lock held. */
+KMEM_API void kmem_pl_unmap(void *virt, size_t bytes);
+
 /* ---- What the core offers the host --------------------------------------- */
 
 /* Give back a thread's per-CPU lists; it will never run kmem again on this
@@ -69,9 +85,14 @@ struct kmem_machine_desc {
     void *direct_map;              /* virtual address of physical address 0 */
     const struct kmem_region *ram; /* usable RAM: sorted, not overlapping */
     unsigned int nr_ram;
-    void *memmap; /* kmem_memmap_bytes(end of RAM) bytes for the
-                     struct page array, 16-byte aligned, not
-                     inside any RAM region handed to kmem */
+    void *memmap;        /* kmem_memmap_bytes(end of RAM) bytes for the
+                            struct page array, 16-byte aligned, not
+                            inside any RAM region handed to kmem */
+    void *vmalloc_start; /* virtual range for vmalloc and vmap, reserved by
+                            the host (accesses fault until kmem_pl_map);
+                            page-aligned, outside the direct map */
+    size_t vmalloc_size; /* bytes of it (a multiple of PAGE_SIZE); 0: no
+                            vmalloc, and vmalloc returns NULL */
 };
 
 /* Bytes of struct page array needed to describe physical memory [0, phys_end). */

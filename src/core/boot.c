@@ -15,6 +15,7 @@
 #include "pcp.h"
 #include "shrinker.h"
 #include "slab.h"
+#include "vmalloc.h"
 #include "watermark.h"
 
 enum { ERR_INVAL = 22, ERR_BUSY = 16 };
@@ -88,7 +89,7 @@ int kmem_boot(const struct kmem_machine_desc *desc)
     unsigned long nr_pfns;
     if (kmem_frames.fr_up)
         return -ERR_BUSY;
-    if (!desc_valid(desc, &nr_pfns))
+    if (!desc_valid(desc, &nr_pfns) || !kmem_vmalloc_boot(desc, nr_pfns))
         return -ERR_INVAL;
     kmem_frames.fr_direct = desc->direct_map;
     kmem_frames.fr_memmap = desc->memmap;
@@ -119,6 +120,7 @@ void kmem_shutdown(void)
 {
     if (!kmem_frames.fr_up)
         return;
+    kmem_vmalloc_shutdown(); /* no mapping outlives the machine */
     kmem_slab_shutdown();
     drain_all_pages();
     pcp_reset_all();

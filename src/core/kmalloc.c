@@ -19,6 +19,7 @@
 
 #include "../internal/report.h"
 #include "cache_fast.h"
+#include "vmalloc.h"
 #include "zone.h"
 
 enum { NR_KMALLOC_CACHES = 13 };
@@ -245,17 +246,44 @@ void *krealloc(const void *p, size_t new_size, gfp_t gfp)
     return n;
 }
 
+/* kvmalloc, as Linux's: up to a page, plain kmalloc (it does not fail for
+ * want of contiguity). Larger sizes try kmalloc lightly, __GFP_NORETRY (one
+ * reclaim pass; not under __GFP_RETRY_MAYFAIL) and __GFP_NOWARN, and fall
+ * back to vmalloc, which needs no contiguous frames. __GFP_NOFAIL stays
+ * with kmalloc, which then waits rather than fails. Sizes kmalloc cannot
+ * serve (beyond the largest block) go to vmalloc directly; more than
+ * INT_MAX bytes is refused, as in Linux. */
+#define KVMALLOC_MAX 0x7fffffffUL
+
 void *kvmalloc(size_t size, gfp_t gfp)
 {
-    return kmalloc(size, gfp);
+    if (size <= PAGE_SIZE)
+        return kmalloc(size, gfp);
+    if (size <= (PAGE_SIZE << MAX_PAGE_ORDER)) {
+        gfp_t light = gfp;
+        if (!(gfp & __GFP_NOFAIL)) {
+            light |= __GFP_NOWARN;
+            if (!(gfp & __GFP_RETRY_MAYFAIL))
+                light |= __GFP_NORETRY;
+        }
+        void *p = kmalloc(size, light);
+        if (p || (gfp & __GFP_NOFAIL))
+            return p;
+    }
+    if (size > KVMALLOC_MAX)
+        return NULL;
+    return __vmalloc(size, gfp);
 }
 
 void *kvzalloc(size_t size, gfp_t gfp)
 {
-    return kmalloc(size, gfp | __GFP_ZERO);
+    return kvmalloc(size, gfp | __GFP_ZERO);
 }
 
 void kvfree(const void *p)
 {
-    kfree(p);
+    if (is_vmalloc_addr(p))
+        kmem_vfree_from(p, KMEM_RET_ADDR());
+    else
+        kfree(p);
 }

@@ -22,6 +22,7 @@ static const char *const error_names[] = {
     [KMERR_NOT_UP] = "not initialized",          [KMERR_CORRUPTION] = "corruption",
     [KMERR_WRONG_CACHE] = "wrong cache",         [KMERR_NOT_OBJECT] = "invalid free",
     [KMERR_BAD_CACHE] = "cache creation failed", [KMERR_BAD_ARGUMENT] = "bad argument",
+    [KMERR_MISMATCH] = "mismatched free",
 };
 
 const char *kmem_error_name(enum kmem_error err)

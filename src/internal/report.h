@@ -20,6 +20,7 @@ enum kmem_error {
     KMERR_NOT_OBJECT,   /* a pointer that is no object of any slab */
     KMERR_BAD_CACHE,    /* a cache that cannot be made (SLAB_PANIC) */
     KMERR_BAD_ARGUMENT, /* a call that cannot be served as asked */
+    KMERR_MISMATCH,     /* freed by the wrong function (vfree of a vmap area, ...) */
 };
 
 /* Write "kmem: <error name>: <formatted details>\n", then panic. */

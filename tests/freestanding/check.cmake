@@ -60,10 +60,10 @@ elseif(MODE STREQUAL "headers")
   message(STATUS "${nsrc} core sources, ${count} header inclusions: all kmem's or the compiler's own")
 
 elseif(MODE STREQUAL "symbols")
-  # What the core objects need from outside: the platform hooks and the four
-  # memory functions, nothing else.
+  # What the core objects need from outside: the platform hooks (vmalloc's
+  # map and unmap among them) and the four memory functions, nothing else.
   set(allowed kmem_pl_write kmem_pl_panic kmem_pl_lock_wait kmem_pl_lock_wake kmem_pl_yield
-    kmem_pl_cpu_id kmem_pl_cpu_attach memset memcpy memmove memcmp)
+    kmem_pl_cpu_id kmem_pl_cpu_attach kmem_pl_map kmem_pl_unmap memset memcpy memmove memcmp)
   set(undefined "")
   set(defined "")
   foreach(obj ${OBJECTS})

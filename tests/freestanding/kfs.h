@@ -26,6 +26,14 @@ void kfs_putu(unsigned long v);
 /* What the hooks saw. */
 extern unsigned int kfs_attach_calls; /* kmem_pl_cpu_attach */
 extern unsigned int kfs_write_calls;  /* kmem_pl_write */
+extern unsigned int kfs_map_calls;    /* kmem_pl_map */
+extern unsigned int kfs_unmap_calls;  /* kmem_pl_unmap */
+
+/* Back [ram, ram + ram_bytes) (page-aligned, not used yet) with a memfd
+ * mapped MAP_SHARED over it, and reserve a vmalloc range of vmalloc_bytes.
+ * Returns the range, or 0 if the host refused (then there is no vmalloc:
+ * kmem_pl_map fails). */
+void *kfs_machine_setup(void *ram, size_t ram_bytes, size_t vmalloc_bytes);
 
 /* The status kmem_pl_panic exits with. */
 #define KFS_PANIC_STATUS 99

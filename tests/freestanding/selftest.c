@@ -10,6 +10,10 @@
  *     [4 MiB + 12 KiB + 100, 8 MiB - 50)  pfns 1028 .. 2046 (rounded inwards)
  * so frames 0..15, 768..1027 (the hole) and the partial pages at both ends
  * are reserved forever: 752 + 1019 = 1771 managed frames, all in zone DMA.
+ *
+ * The RAM is backed by a memfd (kfs_machine_setup) and the machine has a
+ * 32 MiB vmalloc range, so vmalloc maps frames a second time as a kernel
+ * does; test_vmalloc checks that both addresses reach the same bytes.
  */
 #include <kmem.h>
 #include <kmem/platform.h>
@@ -20,10 +24,13 @@
 #define RAM_PAGES     (RAM_BYTES / PAGE_SIZE)
 #define MANAGED_PAGES 1771UL
 #define LAST_PFN      2047UL /* one past the last frame of the RAM map */
+#define VMALLOC_BYTES (32UL << 20)
 
 static unsigned char ram[RAM_BYTES] __attribute__((aligned(4 << 20)));
 /* sizeof(struct page) is at most 32 bytes (a static assertion in the core). */
 static unsigned char memmap[RAM_PAGES * 32] __attribute__((aligned(64)));
+
+static void *vmalloc_range; /* 0: the host gave no memfd, no vmalloc */
 
 static const struct kmem_region ram_map[] = {
     {.base = 0x10000, .size = (3UL << 20) - 0x10000},
@@ -105,7 +112,12 @@ static int in_ram_map(unsigned long pfn, unsigned long pages)
 
 static struct kmem_machine_desc desc_of(const struct kmem_region *map, unsigned int nr)
 {
-    struct kmem_machine_desc d = {.direct_map = ram, .ram = map, .nr_ram = nr, .memmap = memmap};
+    struct kmem_machine_desc d = {.direct_map = ram,
+                                  .ram = map,
+                                  .nr_ram = nr,
+                                  .memmap = memmap,
+                                  .vmalloc_start = vmalloc_range,
+                                  .vmalloc_size = vmalloc_range ? VMALLOC_BYTES : 0};
     return d;
 }
 
@@ -126,6 +138,12 @@ static void test_bad_descriptions(void)
     d.direct_map = ram + 100; /* not page aligned */
     CHECK(kmem_boot(&d) == -22);
     CHECK(kmem_boot(0) == -22);
+    d = desc_of(ram_map, 2);
+    d.vmalloc_start = ram + (1UL << 20); /* a vmalloc range inside the direct map */
+    d.vmalloc_size = 1UL << 20;
+    CHECK(kmem_boot(&d) == -22);
+    d.vmalloc_start = (char *)memmap + 100; /* not page-aligned */
+    CHECK(kmem_boot(&d) == -22);
     CHECK(!kmem_is_up());
 }
 
@@ -260,6 +278,76 @@ static void test_misc(void)
     CHECK(kmem_page_check() == 0);
 }
 
+/* vmalloc over scattered frames: one area of 300 pages (blocks of several
+ * orders), written through its address and read through the direct map and
+ * back; vzalloc; vmap of three single pages the test owns. */
+static void test_vmalloc(void)
+{
+    if (!vmalloc_range) {
+        kfs_puts("freestanding: the host gave no memfd: vmalloc not checked\n");
+        return;
+    }
+    struct kmem_vmalloc_info vi;
+    CHECK(kmem_vmalloc_info(&vi) && vi.range_bytes == VMALLOC_BYTES && vi.areas == 0);
+    enum { NPAGES = 300 };
+    unsigned char *v = vmalloc(NPAGES * PAGE_SIZE);
+    CHECK(v != 0);
+    CHECK(is_vmalloc_addr(v) && !is_vmalloc_addr(ram));
+    if (v) {
+        unsigned long bad = 0;
+        for (unsigned long i = 0; i < NPAGES; i++)
+            memset(v + i * PAGE_SIZE, (int)((i * 7 + 1) & 0xff), PAGE_SIZE);
+        for (unsigned long i = 0; i < NPAGES; i++) {
+            struct page *pg = vmalloc_to_page(v + i * PAGE_SIZE + 123);
+            unsigned char *d = pg ? page_address(pg) : 0;
+            unsigned char want = (unsigned char)((i * 7 + 1) & 0xff);
+            if (!d || d[0] != want || d[PAGE_SIZE - 1] != want) {
+                bad++;
+                continue;
+            }
+            d[99] = (unsigned char)~want; /* and the other way round */
+            bad += v[i * PAGE_SIZE + 99] != (unsigned char)~want;
+        }
+        CHECK(bad == 0);
+        CHECK(vmalloc_to_page(v + NPAGES * PAGE_SIZE) == 0); /* the guard page */
+        CHECK(kmem_vmalloc_info(&vi) && vi.areas == 1 && vi.pages == NPAGES);
+        CHECK(vi.map_calls >= 1 && vi.map_calls < NPAGES); /* blocks, not pages */
+        CHECK(kmem_vmalloc_check() == 0);
+        vfree(v);
+    }
+    unsigned char *z = vzalloc(5 * PAGE_SIZE);
+    CHECK(z != 0);
+    unsigned long nonzero = 0;
+    for (unsigned long i = 0; z && i < 5 * PAGE_SIZE; i++)
+        nonzero += z[i] != 0;
+    CHECK(nonzero == 0);
+    vfree(z);
+
+    struct page *own[3];
+    for (int i = 0; i < 3; i++)
+        own[i] = alloc_page(GFP_KERNEL);
+    CHECK(own[0] && own[1] && own[2]);
+    if (own[0] && own[1] && own[2]) {
+        struct page *order[3] = {own[2], own[0], own[1]};
+        unsigned char *m = vmap(order, 3, VM_MAP, PAGE_KERNEL);
+        CHECK(m != 0);
+        if (m) {
+            for (int i = 0; i < 3; i++)
+                m[i * PAGE_SIZE + 5] = (unsigned char)(0xc0 + i);
+            for (int i = 0; i < 3; i++)
+                CHECK(((unsigned char *)page_address(order[i]))[5] == 0xc0 + i);
+            CHECK(vmalloc_to_page(m + PAGE_SIZE) == own[0]);
+            vunmap(m);
+        }
+        for (int i = 0; i < 3; i++)
+            __free_page(own[i]); /* still the test's after vunmap */
+    }
+    CHECK(kmem_vmalloc_info(&vi) && vi.areas == 0 && vi.pages == 0);
+    CHECK(vi.unmap_calls == 3 && kfs_unmap_calls == 3 && kfs_map_calls == vi.map_calls);
+    CHECK(kmem_vmalloc_check() == 0);
+    CHECK(kmem_page_check() == 0);
+}
+
 /* Down and up again, over the whole 8 MiB this time. */
 static void test_reboot(void)
 {
@@ -299,6 +387,7 @@ int kfs_main(int argc, char **argv)
     if (argc > 1 && str_eq(argv[1], "panic"))
         return misuse();
 
+    vmalloc_range = kfs_machine_setup(ram, RAM_BYTES, VMALLOC_BYTES);
     CHECK(kmem_memmap_bytes(LAST_PFN << PAGE_SHIFT) <= sizeof memmap);
     CHECK(((unsigned long)ram & ((4UL << 20) - 1)) == 0);
     test_bad_descriptions();
@@ -310,6 +399,7 @@ int kfs_main(int argc, char **argv)
     test_exhaust();
     test_orders();
     test_misc();
+    test_vmalloc();
     CHECK(kfs_attach_calls == 1); /* CPU 0 attached once */
     CHECK(kfs_write_calls == 0);  /* no message so far */
     test_reboot();

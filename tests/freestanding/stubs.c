@@ -8,6 +8,13 @@
  * wake does nothing. Messages go to fd 2 with the write system call; a panic
  * exits with KFS_PANIC_STATUS.
  *
+ * Memory as a kernel has it: kfs_machine_setup backs the self-test's static
+ * "RAM" with a memfd mapped MAP_SHARED over it, and reserves a PROT_NONE
+ * vmalloc range. kmem_pl_map maps memfd pages into the range at their
+ * physical offsets (a frame then appears at two addresses, as under a
+ * kernel's page tables); kmem_pl_unmap maps PROT_NONE anonymous memory over
+ * them again, so the range stays reserved.
+ *
  * x86_64 Linux only (the CMakeLists skips the directory elsewhere). Compiled
  * with -fno-builtin so that the compiler does not turn the loops below into
  * calls to the very functions they implement.
@@ -16,7 +23,22 @@
 
 #include "kfs.h"
 
-enum { SYS_write = 1, SYS_exit_group = 231 };
+enum {
+    SYS_write = 1,
+    SYS_mmap = 9,
+    SYS_ftruncate = 77,
+    SYS_exit_group = 231,
+    SYS_memfd_create = 319,
+};
+enum {
+    PROT_NONE = 0,
+    PROT_RW = 3, /* PROT_READ | PROT_WRITE */
+    MAP_SHARED = 0x01,
+    MAP_PRIVATE = 0x02,
+    MAP_FIXED = 0x10,
+    MAP_ANONYMOUS = 0x20,
+    MAP_NORESERVE = 0x4000,
+};
 
 static long syscall3(long nr, long a, long b, long c)
 {
@@ -26,6 +48,30 @@ static long syscall3(long nr, long a, long b, long c)
                          : "a"(nr), "D"(a), "S"(b), "d"(c)
                          : "rcx", "r11", "memory");
     return ret;
+}
+
+static long syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ __volatile__("syscall"
+                         : "=a"(ret)
+                         : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                         : "rcx", "r11", "memory");
+    return ret;
+}
+
+/* mmap as the system call returns it: an address, or -errno (-4095..-1). */
+static long sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
+{
+    return syscall6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
+}
+
+static int mmap_failed(long ret)
+{
+    return ret < 0 && ret >= -4095;
 }
 
 void kfs_write(int fd, const char *text, size_t len)
@@ -109,6 +155,48 @@ void kmem_pl_cpu_attach(struct kmem_cpu *cpu)
 {
     (void)cpu;
     kfs_attach_calls++;
+}
+
+/* ---- the machine's memory and the vmalloc hooks ------------------------------ */
+
+static int ram_fd = -1;
+unsigned int kfs_map_calls;
+unsigned int kfs_unmap_calls;
+
+void *kfs_machine_setup(void *ram, size_t ram_bytes, size_t vmalloc_bytes)
+{
+    long fd = syscall3(SYS_memfd_create, (long)"kfs-ram", 0, 0);
+    if (fd < 0 || syscall3(SYS_ftruncate, fd, (long)ram_bytes, 0) != 0)
+        return 0;
+    /* The RAM has not been used yet: replacing its zero pages loses nothing. */
+    if (mmap_failed(sys_mmap(ram, ram_bytes, PROT_RW, MAP_SHARED | MAP_FIXED, (int)fd, 0)))
+        return 0;
+    long range =
+        sys_mmap(0, vmalloc_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mmap_failed(range))
+        return 0;
+    ram_fd = (int)fd;
+    return (void *)range;
+}
+
+int kmem_pl_map(void *virt, phys_addr_t phys, size_t bytes)
+{
+    kfs_map_calls++;
+    if (ram_fd < 0)
+        return -19; /* ENODEV: no vmalloc range was set up */
+    long ret = sys_mmap(virt, bytes, PROT_RW, MAP_SHARED | MAP_FIXED, ram_fd, (long)phys);
+    return mmap_failed(ret) ? (int)ret : 0;
+}
+
+void kmem_pl_unmap(void *virt, size_t bytes)
+{
+    kfs_unmap_calls++;
+    long ret = sys_mmap(virt, bytes, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    if (mmap_failed(ret)) {
+        kfs_puts("freestanding: kmem_pl_unmap failed\n");
+        kfs_exit(3);
+    }
 }
 
 /* ---- the memory functions ---------------------------------------------------- */

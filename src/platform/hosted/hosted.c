@@ -12,6 +12,18 @@
  * managed memory and all of it is handed out (the book's 256 KiB segment).
  * Untouched memory costs nothing: the kernel backs the memfd lazily.
  *
+ * The vmalloc range is a PROT_NONE reservation of 4 x mem_size (at least
+ * 128 MiB, at most 4 TiB), made with the machine. kmem_pl_map maps memfd
+ * pages into it MAP_SHARED | MAP_FIXED at their physical offsets, so a byte
+ * is the same memory through its vmalloc address and through the direct
+ * map; kmem_pl_unmap maps PROT_NONE anonymous memory over them again, so the
+ * range stays reserved (a plain munmap would leave a hole another mmap could
+ * take; only past the host's limit, where no mmap succeeds, does it munmap
+ * and reserve the hole again at once).
+ * Each mapped run is one host mapping, and the host allows vm.max_map_count
+ * of them (65530 by default): past that mmap fails with ENOMEM, and vmalloc
+ * returns NULL.
+ *
  * Threads are the CPUs: each has its per-CPU area in TLS (kmem_pl.h); a
  * pthread key's destructor gives the area's pages back when a thread exits.
  * Locks sleep on futexes.
@@ -29,7 +41,11 @@
 #include <kmem/init.h>
 #include <kmem/platform.h>
 
+#include "hosted_knobs.h"
+
 #define DIRECT_MAP_ALIGN (PAGE_SIZE << MAX_PAGE_ORDER)
+#define VMALLOC_MIN      ((size_t)128 << 20)
+#define VMALLOC_MAX      ((size_t)4 << 40)
 
 /* ---- hooks ------------------------------------------------------------- */
 
@@ -104,7 +120,82 @@ static struct {
     size_t size;  /* bytes of physical memory */
     void *memmap; /* struct page array */
     size_t memmap_bytes;
+    void *vmalloc;       /* the vmalloc range, reserved PROT_NONE */
+    size_t vmalloc_size; /* bytes of it */
 } machine = {.fd = -1};
+
+/* ---- the vmalloc range's hooks ------------------------------------------- */
+
+int kmem_hosted_fail_map_after;
+int kmem_hosted_last_map_errno;
+
+/* Count the injection knob down; true for the call it makes fail. */
+static bool map_failure_injected(void)
+{
+    int n = __atomic_load_n(&kmem_hosted_fail_map_after, __ATOMIC_RELAXED);
+    while (n > 0)
+        if (__atomic_compare_exchange_n(&kmem_hosted_fail_map_after, &n, n - 1, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return n == 1;
+    return false;
+}
+
+/* Reserve [virt, virt + bytes) again: inaccessible, costing nothing. */
+static int reserve_fixed(void *virt, size_t bytes)
+{
+    void *res = mmap(virt, bytes, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    return res == MAP_FAILED ? -errno : 0;
+}
+
+int kmem_pl_map(void *virt, phys_addr_t phys, size_t bytes)
+{
+    if (map_failure_injected())
+        return -ENOMEM;
+    /* MAP_POPULATE: a kernel's vmalloc fills the page tables when it maps,
+     * so the first touch takes no fault. Here that is one walk in this call
+     * instead of a host page fault per page (about 5x cheaper per page for a
+     * caller that writes its memory, bench/run.sh's vmalloc suite). */
+    if (mmap(virt, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, machine.fd,
+             (off_t)phys) != MAP_FAILED)
+        return 0;
+    int err = errno;
+    __atomic_store_n(&kmem_hosted_last_map_errno, err, __ATOMIC_RELAXED);
+    /* A failed MAP_FIXED mmap may already have removed what was there (the
+     * kernel unmaps first): reserve it again. When the failure was the
+     * mapping limit the range is still reserved and this fails too,
+     * harmlessly. */
+    reserve_fixed(virt, bytes);
+    return -err;
+}
+
+void kmem_pl_unmap(void *virt, size_t bytes)
+{
+    if (reserve_fixed(virt, bytes) == 0)
+        return;
+    /* Past the host's mapping limit every mmap fails, even one that would
+     * lower the count by replacing many mappings with one. munmap never
+     * needs a new mapping here (the runs are whole mappings), so unmap, and
+     * then reserve the hole again; NOREPLACE, because in between another
+     * thread's mmap may have been given part of it, and that must not be
+     * clobbered. */
+    if (munmap(virt, bytes) == 0) {
+        void *res = mmap(virt, bytes, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+        if (res == virt)
+            return;
+        if (res != MAP_FAILED)
+            munmap(res, bytes); /* an old kernel took NOREPLACE as a hint */
+        static const char lost[] = "kmem: hosted: kmem_pl_unmap: another mapping took part of "
+                                   "the vmalloc range while it was being reserved again\n";
+        kmem_pl_write(lost, sizeof lost - 1);
+        abort();
+    }
+    /* Freed frames would stay reachable through a stale address: stop. */
+    static const char msg[] = "kmem: hosted: kmem_pl_unmap could not unmap a vmalloc range\n";
+    kmem_pl_write(msg, sizeof msg - 1);
+    abort();
+}
 
 /* Map fd at an address aligned to DIRECT_MAP_ALIGN. */
 static void *map_aligned(int fd, size_t size)
@@ -130,6 +221,8 @@ static void *map_aligned(int fd, size_t size)
 
 static void machine_release(void)
 {
+    if (machine.vmalloc)
+        munmap(machine.vmalloc, machine.vmalloc_size);
     if (machine.direct)
         munmap(machine.direct, machine.size);
     if (machine.memmap)
@@ -138,6 +231,7 @@ static void machine_release(void)
         close(machine.fd);
     machine.direct = NULL;
     machine.memmap = NULL;
+    machine.vmalloc = NULL;
     machine.fd = -1;
 }
 
@@ -159,6 +253,14 @@ static int machine_create(size_t size)
         machine.memmap = NULL;
         return -ENOMEM;
     }
+    size_t vsize = size <= VMALLOC_MAX / 4 ? 4 * size : VMALLOC_MAX;
+    machine.vmalloc_size = vsize < VMALLOC_MIN ? VMALLOC_MIN : vsize;
+    machine.vmalloc = mmap(NULL, machine.vmalloc_size, PROT_NONE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (machine.vmalloc == MAP_FAILED) {
+        machine.vmalloc = NULL;
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -176,8 +278,12 @@ int kmem_init(const struct kmem_config *cfg)
     int rc = machine_create(size);
     if (rc == 0) {
         struct kmem_region ram = {.base = 0, .size = size};
-        struct kmem_machine_desc desc = {
-            .direct_map = machine.direct, .ram = &ram, .nr_ram = 1, .memmap = machine.memmap};
+        struct kmem_machine_desc desc = {.direct_map = machine.direct,
+                                         .ram = &ram,
+                                         .nr_ram = 1,
+                                         .memmap = machine.memmap,
+                                         .vmalloc_start = machine.vmalloc,
+                                         .vmalloc_size = machine.vmalloc_size};
         rc = kmem_boot(&desc);
     }
     if (rc != 0)

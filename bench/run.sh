@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # bench/run.sh - THE benchmark command of kmem: the page allocator, the object
-# caches and kmalloc.
+# caches and kmalloc, and vmalloc.
 #
 #   bench/run.sh    (from any directory; about 3.5 minutes on 2 cores, plus up
 #                    to 1 while it waits for a quiet machine)
@@ -21,6 +21,11 @@
 #      kmalloc256-steady/-batch (kmalloc/kfree) on 1 and 2 threads, and
 #      prodcons (2 threads: one allocates, the other frees), against
 #      malloc/free of the same sizes.
+#    - vmalloc (bench/bench_vmalloc.c): vmalloc/vfree of 1, 16, 256 and 2048
+#      pages on a fresh and on a fragmented (checkerboard) machine, with and
+#      without touching every page, against malloc/free of the same sizes;
+#      time per page and mapping calls per op (no callgrind: its cost is
+#      the host's mmap, which callgrind does not see).
 #    Rounds are interleaved: every round runs every allocator once per cell,
 #    in a rotated order, so drift hits all alike. One op = one pair (one
 #    allocation + one free).
@@ -36,7 +41,7 @@
 # 6. Draws bar charts of the medians (bench/plot.py, python3 without extra
 #    modules) to build-bench/plots/<suite>-<threads>t.svg.
 #
-# Knobs (environment): BENCH_SUITES ("pages slab"), BENCH_ROUNDS (8),
+# Knobs (environment): BENCH_SUITES ("pages slab vmalloc"), BENCH_ROUNDS (8),
 # BENCH_REPS per run (2), BENCH_MS per repetition (60), BENCH_WARMUP_MS (20),
 # BENCH_CG_N ops under callgrind (200000), BENCH_MEM_MIB kmem's machine
 # (1024), CC (cc), BENCH_BUILD (build-bench), BENCH_WAIT_IDLE seconds to wait
@@ -51,7 +56,7 @@ ms=${BENCH_MS:-60}
 warmup_ms=${BENCH_WARMUP_MS:-20}
 cg_n=${BENCH_CG_N:-200000}
 mem_mib=${BENCH_MEM_MIB:-1024}
-suites=${BENCH_SUITES:-pages slab}
+suites=${BENCH_SUITES:-pages slab vmalloc}
 started=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -96,15 +101,19 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DKMEM_BUILD_BENCH=ON \
     -DKMEM_BUILD_TESTS=OFF -DKMEM_BUILD_TOOLS=OFF -DKMEM_ASAN=OFF -DKMEM_TSAN=OFF >&2
-declare -A suite_bin=([pages]=$build/bench/bench_pages [slab]=$build/bench/bench_slab)
-declare -A suite_samples=([pages]=$build/samples.tsv [slab]=$build/samples-slab.tsv)
+declare -A suite_bin=([pages]=$build/bench/bench_pages [slab]=$build/bench/bench_slab
+    [vmalloc]=$build/bench/bench_vmalloc)
+declare -A suite_samples=([pages]=$build/samples.tsv [slab]=$build/samples-slab.tsv
+    [vmalloc]=$build/samples-vmalloc.tsv)
+# The vmalloc suite's program runs all its workloads in one call.
 declare -A suite_workloads=(
     [pages]="pair0 batch0 mixed0-8"
     [slab]="cache64-steady cache64-batch kmalloc32-steady kmalloc32-batch kmalloc256-steady kmalloc256-batch prodcons"
+    [vmalloc]=""
 )
 for suite in $suites; do
     [[ -n ${suite_bin[$suite]:-} ]] || {
-        say "unknown suite '$suite' (BENCH_SUITES: pages, slab)"
+        say "unknown suite '$suite' (BENCH_SUITES: pages, slab, vmalloc)"
         exit 1
     }
     cmake --build "$build" --target "bench_$suite" >&2
@@ -154,12 +163,13 @@ wall0=$(date +%s.%N)
 # alignment, and has no "/aligned" rows (malloc aligns to 16 bytes; kmem's
 # cache64 to 8, kmalloc's power-of-two classes to their size).
 declare -A suite_configs=([pages]="kmem:kmem: glibc:malloc: glibc/aligned:aligned:"
-    [slab]="kmem:kmem: kmem-nochecks:kmem: glibc:malloc:")
+    [slab]="kmem:kmem: kmem-nochecks:kmem: glibc:malloc:" [vmalloc]="kmem:kmem: glibc:malloc:")
 for peer in "${peers[@]}"; do
     lib=${peer_lib[$peer]}
     if [[ -n $lib ]]; then
         suite_configs[pages]+=" $peer:malloc:$lib $peer/aligned:aligned:$lib"
         suite_configs[slab]+=" $peer:malloc:$lib"
+        suite_configs[vmalloc]+=" $peer:malloc:$lib"
     else
         say "$peer not found: skipped"
     fi
@@ -188,6 +198,19 @@ for ((round = 0; round < rounds; round++)); do
         samples=${suite_samples[$suite]}
         read -r -a configs <<<"${suite_configs[$suite]}"
         nconf=${#configs[@]}
+        if [[ $suite == vmalloc ]]; then
+            for ((i = 0; i < nconf; i++)); do
+                IFS=: read -r label kind preload <<<"${configs[$(((i + round) % nconf))]}"
+                if run_one "$bin" "$label" "$kind" "$preload" run --reps "$reps" --ms "$ms" \
+                    --mem-mib "$mem_mib"; then
+                    cat "$out" >>"$samples"
+                else
+                    rc=$?
+                    say "FAILED (exit $rc): $label vmalloc; see $log"
+                fi
+            done
+            continue
+        fi
         for wl in ${suite_workloads[$suite]}; do
             for threads in $(wl_threads "$wl"); do
                 for ((i = 0; i < nconf; i++)); do
@@ -241,6 +264,7 @@ fn_table() { # file ops prefix
 if command -v valgrind >/dev/null; then
     say "callgrind"
     for suite in $suites; do
+        [[ $suite != vmalloc ]] || continue
         bin=${suite_bin[$suite]}
         samples=${suite_samples[$suite]}
         for conf in ${suite_configs[$suite]}; do
@@ -371,6 +395,18 @@ compiler=$(awk -F= '$1 == "CMAKE_C_COMPILER:FILEPATH" { print $2 }' "$build/CMak
             printf '%s' "${breakdown[slab]}"
         fi
     fi
+    if [[ " $suites " == *" vmalloc "* ]]; then
+        echo
+        echo "## vmalloc"
+        echo
+        echo "One op = vmalloc(n pages) + vfree (peers: malloc + free of n pages). ns per page:"
+        echo "the op's time divided by n (median over $((rounds * reps)) samples; spread min-max)."
+        echo "fresh: a new ${mem_mib} MiB machine; fragmented: every other frame held, so each"
+        echo "frame is mapped by its own call; touch: one byte of every page written between"
+        echo "allocation and free (the page faults). Map calls: kmem_pl_map calls per op."
+        echo
+        "${suite_bin[vmalloc]}" report "${suite_samples[vmalloc]}"
+    fi
     echo
     echo "Total time: $(($(date +%s) - started)) s"
 } >"$results"
@@ -381,6 +417,7 @@ cat "$results"
 if command -v python3 >/dev/null; then
     mkdir -p "$build/plots"
     for suite in $suites; do
+        [[ $suite != vmalloc ]] || continue # its table says it: four sizes, two machines
         python3 "$root/bench/plot.py" "${suite_samples[$suite]}" "$build/plots/$suite" \
             "$suite ($(date -u '+%Y-%m-%d'))" >&2 || say "plot of $suite failed"
     done

@@ -4,7 +4,7 @@
 # bench/run.sh - THE benchmark command of kmem: the page allocator, the object
 # caches and kmalloc, and vmalloc.
 #
-#   bench/run.sh    (from any directory; about 3.5 minutes on 2 cores, plus up
+#   bench/run.sh    (from any directory; about 5 minutes on 2 cores, plus up
 #                    to 1 while it waits for a quiet machine)
 #
 # 1. Installs what is missing (checked with dpkg -s; apt-get needs root):

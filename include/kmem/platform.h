@@ -85,14 +85,18 @@ struct kmem_machine_desc {
     void *direct_map;              /* virtual address of physical address 0 */
     const struct kmem_region *ram; /* usable RAM: sorted, not overlapping */
     unsigned int nr_ram;
-    void *memmap;        /* kmem_memmap_bytes(end of RAM) bytes for the
-                            struct page array, 16-byte aligned, not
-                            inside any RAM region handed to kmem */
-    void *vmalloc_start; /* virtual range for vmalloc and vmap, reserved by
-                            the host (accesses fault until kmem_pl_map);
-                            page-aligned, outside the direct map */
-    size_t vmalloc_size; /* bytes of it (a multiple of PAGE_SIZE); 0: no
-                            vmalloc, and vmalloc returns NULL */
+    void *memmap;           /* kmem_memmap_bytes(end of RAM) bytes for the
+                               struct page array, 16-byte aligned, not
+                               inside any RAM region handed to kmem */
+    void *vmalloc_start;    /* virtual range for vmalloc and vmap, reserved by
+                               the host (accesses fault until kmem_pl_map);
+                               page-aligned, outside the direct map */
+    size_t vmalloc_size;    /* bytes of it (a multiple of PAGE_SIZE); 0: no
+                               vmalloc, and vmalloc returns NULL */
+    phys_addr_t phys_limit; /* 0, or the end of the physical space that
+                               memory may be added to later
+                               (kmem_memory_add): memmap and the direct
+                               map must then cover [0, phys_limit) */
 };
 
 /* Bytes of struct page array needed to describe physical memory [0, phys_end). */
@@ -105,6 +109,32 @@ KMEM_API int kmem_boot(const struct kmem_machine_desc *desc);
 
 /* Take it down again; kmem_boot may follow. */
 KMEM_API void kmem_shutdown(void);
+
+/* Memory hotplug (Linux's add_memory + online_pages): give the RAM
+ * [base, base + size) to the buddy system while it runs. The range must lie
+ * above every frame already described (memory is appended) and below the
+ * description's phys_limit; its struct pages are initialized here (the
+ * memmap pages there are touched for the first time). Whole pages only.
+ * 0, -EINVAL (22) for a range that breaks these rules, -ENODEV (19) when
+ * kmem is not up. Callable from any thread, at any time. */
+KMEM_API int kmem_memory_add(phys_addr_t base, size_t size);
+
+/* Called by the page allocator, with no kmem lock held, when a request that
+ * may sleep finds every zone below its watermark, before it reclaims: the
+ * host may add memory (kmem_memory_add) for at least `pages` more pages and
+ * return true to have the request retried, or return false. One handler;
+ * NULL removes it. The previous one is returned. */
+typedef bool (*kmem_grow_fn)(unsigned long pages);
+KMEM_API kmem_grow_fn kmem_set_grow_handler(kmem_grow_fn fn);
+
+/* fork: kmem_fork_prepare takes every kmem lock in the global lock order
+ * (src/core/fork.c); after fork, the parent calls kmem_fork_parent and the
+ * child kmem_fork_child, which release them. A host registers them with
+ * pthread_atfork (the malloc does). Other threads must not be inside
+ * kmem_cache_create/destroy across a fork. */
+KMEM_API void kmem_fork_prepare(void);
+KMEM_API void kmem_fork_parent(void);
+KMEM_API void kmem_fork_child(void);
 
 #ifdef __cplusplus
 }

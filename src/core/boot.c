@@ -22,7 +22,8 @@ enum { ERR_INVAL = 22, ERR_BUSY = 16 };
 
 static const char *const zone_names[KMEM_NR_ZONES] = {"DMA", "Normal"};
 
-static bool desc_valid(const struct kmem_machine_desc *desc, unsigned long *nr_pfns)
+static bool desc_valid(const struct kmem_machine_desc *desc, unsigned long *nr_pfns,
+                       unsigned long *max_pfns)
 {
     if (!desc || !desc->direct_map || !desc->memmap || !desc->ram || desc->nr_ram == 0)
         return false;
@@ -36,6 +37,9 @@ static bool desc_valid(const struct kmem_machine_desc *desc, unsigned long *nr_p
         prev_end = r->base + r->size;
     }
     *nr_pfns = (unsigned long)(prev_end >> PAGE_SHIFT);
+    if (desc->phys_limit && (desc->phys_limit < prev_end || desc->phys_limit & ~PAGE_MASK))
+        return false;
+    *max_pfns = desc->phys_limit ? (unsigned long)(desc->phys_limit >> PAGE_SHIFT) : *nr_pfns;
     return *nr_pfns != 0;
 }
 
@@ -56,9 +60,9 @@ static void zones_init(unsigned long nr_pfns)
     kmem_zones[KMEM_ZONE_NORMAL].z_end_pfn = nr_pfns;
 }
 
-static void memmap_init(unsigned long nr_pfns)
+void kmem_memmap_init(unsigned long start_pfn, unsigned long end_pfn)
 {
-    for (unsigned long pfn = 0; pfn < nr_pfns; pfn++) {
+    for (unsigned long pfn = start_pfn; pfn < end_pfn; pfn++) {
         struct page *page = pf_pfn_to_page(pfn);
         kmem_memset(page, 0, sizeof *page);
         page->pg_state = PS_RESERVED;
@@ -66,8 +70,9 @@ static void memmap_init(unsigned long nr_pfns)
     }
 }
 
-/* Give the whole frames of [base, base + size) to their zones. */
-static void region_give(const struct kmem_region *r)
+/* Give the whole frames of [base, base + size) to their zones (at boot, or
+ * with the zone locks held when memory is added). */
+void kmem_region_give(const struct kmem_region *r)
 {
     unsigned long start = (unsigned long)((r->base + PAGE_SIZE - 1) >> PAGE_SHIFT);
     unsigned long end = (unsigned long)((r->base + r->size) >> PAGE_SHIFT);
@@ -80,25 +85,25 @@ static void region_give(const struct kmem_region *r)
         for (unsigned long pfn = s; pfn < e; pfn++)
             pf_pfn_to_page(pfn)->pg_state = PS_TAIL;
         buddy_give_range_locked(z, s, e);
-        z->z_managed_pages += e - s;
+        __atomic_store_n(&z->z_managed_pages, z->z_managed_pages + (e - s), __ATOMIC_RELAXED);
     }
 }
 
 int kmem_boot(const struct kmem_machine_desc *desc)
 {
-    unsigned long nr_pfns;
+    unsigned long nr_pfns, max_pfns;
     if (kmem_frames.fr_up)
         return -ERR_BUSY;
-    if (!desc_valid(desc, &nr_pfns) || !kmem_vmalloc_boot(desc, nr_pfns))
+    if (!desc_valid(desc, &nr_pfns, &max_pfns) || !kmem_vmalloc_boot(desc, max_pfns))
         return -ERR_INVAL;
     kmem_frames.fr_direct = desc->direct_map;
     kmem_frames.fr_memmap = desc->memmap;
     kmem_frames.fr_nr_pfns = nr_pfns;
-    kmem_frames.fr_memmap_end = nr_pfns * sizeof(struct page);
-    memmap_init(nr_pfns);
+    kmem_frames.fr_max_pfns = max_pfns;
+    kmem_memmap_init(0, nr_pfns);
     zones_init(nr_pfns);
     for (unsigned int i = 0; i < desc->nr_ram; i++)
-        region_give(&desc->ram[i]);
+        kmem_region_give(&desc->ram[i]);
     zone_watermarks_init();
     bool any = false;
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++) {
@@ -128,7 +133,8 @@ void kmem_shutdown(void)
     kmem_memset(kmem_zones, 0, sizeof kmem_zones);
     kmem_frames.fr_memmap = NULL;
     kmem_frames.fr_nr_pfns = 0;
-    kmem_frames.fr_memmap_end = 0;
+    kmem_frames.fr_max_pfns = 0;
+    kmem_grow_handler = NULL;
 }
 
 bool kmem_is_up(void)

@@ -183,15 +183,17 @@ static enum kmalloc_kind kmalloc_classify(const void *p, const char *fn, const v
                                                   : "no slab and no kmalloc block");
 }
 
-static KMEM_NOINLINE void kfree_slow(void *obj, const void *caller)
+/* kfree's slow path, also the malloc's (fn names the function in reports). */
+KMEM_NOINLINE void kmem_kfree_named(const void *p, const char *fn, const void *caller)
 {
+    void *obj = (void *)(uintptr_t)p;
     struct slab *slab;
     struct page *head;
     if (ZERO_OR_NULL_PTR(obj))
         return;
     if (unlikely(!kmem_is_up()))
-        kmem_error(KMERR_NOT_UP, "kfree(%p) called from %p before kmem_init", obj, caller);
-    if (kmalloc_classify(obj, "kfree", caller, &slab, &head) == KM_SLAB) {
+        kmem_error(KMERR_NOT_UP, "%s(%p) called from %p before kmem_init", fn, obj, caller);
+    if (kmalloc_classify(obj, fn, caller, &slab, &head) == KM_SLAB) {
         kmem_cache_free_slow(slab->sl_cache, obj, caller);
         return;
     }
@@ -215,18 +217,23 @@ void kfree(const void *p)
                 return;
         }
     }
-    kfree_slow(obj, KMEM_RET_ADDR());
+    kmem_kfree_named(obj, "kfree", KMEM_RET_ADDR());
 }
 
-size_t ksize(const void *p)
+size_t kmem_ksize_named(const void *p, const char *fn, const void *caller)
 {
     if (ZERO_OR_NULL_PTR(p))
         return 0;
     struct slab *slab;
     struct page *head;
-    if (kmalloc_classify(p, "ksize", KMEM_RET_ADDR(), &slab, &head) == KM_SLAB)
+    if (kmalloc_classify(p, fn, caller, &slab, &head) == KM_SLAB)
         return slab->sl_cache->c_size;
     return PAGE_SIZE << head->pg_order;
+}
+
+size_t ksize(const void *p)
+{
+    return kmem_ksize_named(p, "ksize", KMEM_RET_ADDR());
 }
 
 void *krealloc(const void *p, size_t new_size, gfp_t gfp)

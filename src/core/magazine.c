@@ -65,6 +65,7 @@
  */
 #include <kmem/init.h>
 
+#include "fork.h"
 #include "../internal/report.h"
 #include "cache_fast.h"
 #include "magazine.h"
@@ -588,4 +589,12 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 const struct kmem_cpu_cache *kmem_magazine_slot_self(const struct kmem_cache *c)
 {
     return slot_find(kmem_this_cpu(), c);
+}
+
+void kmem_magazine_fork_lock(bool lock)
+{
+    if (lock)
+        kmem_mutex_lock(&id_lock);
+    else
+        kmem_mutex_unlock(&id_lock);
 }

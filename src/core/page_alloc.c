@@ -102,6 +102,10 @@ static KMEM_NOINLINE struct page *alloc_pages_slow(gfp_t gfp, unsigned int order
                    order);
     unsigned int alloc_flags = gfp_to_alloc_flags(gfp);
     struct page *page = alloc_from_zonelist(gfp, order, alloc_flags);
+    /* A host that adds memory on demand is asked before anything is
+     * reclaimed: growing is cheaper than emptying the caches. */
+    while (!page && (gfp & __GFP_DIRECT_RECLAIM) && kmem_grow(1UL << order))
+        page = alloc_from_zonelist(gfp, order, alloc_flags);
     if (!page && (gfp & __GFP_DIRECT_RECLAIM))
         page = alloc_pages_reclaim(gfp, order, alloc_flags);
     if (!page)

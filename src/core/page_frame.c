@@ -22,7 +22,7 @@ unsigned long page_to_pfn(const struct page *page)
 
 struct page *pfn_to_page(unsigned long pfn)
 {
-    return pfn < kmem_frames.fr_nr_pfns ? pf_pfn_to_page(pfn) : NULL;
+    return pfn < pf_nr_pfns() ? pf_pfn_to_page(pfn) : NULL;
 }
 
 void *page_address(const struct page *page)

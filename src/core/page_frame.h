@@ -82,16 +82,26 @@ KMEM_STATIC_ASSERT(sizeof(struct page) <= 32, "struct page must stay at most 32 
 #define PAGE_HEAD_WORD(s, o) (((unsigned long)(o) << 8) + (unsigned long)(s))
 #endif
 
-/* The machine's frames. Read-mostly: written only at boot and shutdown. */
+/* The machine's frames. Read-mostly: written at boot and shutdown, and
+ * fr_nr_pfns grows when memory is added (hotplug.c), which publishes the new
+ * frames' initialized struct pages with a release store; readers load it
+ * relaxed (a plain load on every machine we know), since a frame they reach
+ * through it was handed to them by the buddy system under a lock. */
 struct kmem_frames {
     char *fr_direct;             /* virtual address of physical address 0 */
     struct page *fr_memmap;      /* fr_nr_pfns pages, one per frame */
     unsigned long fr_nr_pfns;    /* frames covered: [0, fr_nr_pfns) */
-    unsigned long fr_memmap_end; /* fr_nr_pfns * sizeof(struct page) */
+    unsigned long fr_max_pfns;   /* the memmap's room: fr_nr_pfns may grow to it */
     bool fr_up;                  /* between kmem_boot and kmem_shutdown */
 };
 
+
 extern KMEM_HIDDEN struct kmem_frames kmem_frames;
+
+static KMEM_ALWAYS_INLINE unsigned long pf_nr_pfns(void)
+{
+    return __atomic_load_n(&kmem_frames.fr_nr_pfns, __ATOMIC_RELAXED);
+}
 
 static KMEM_ALWAYS_INLINE unsigned long pf_page_to_pfn(const struct page *page)
 {
@@ -112,7 +122,7 @@ static KMEM_ALWAYS_INLINE void *pf_page_address(const struct page *page)
 static KMEM_ALWAYS_INLINE bool pf_virt_valid(const void *addr)
 {
     uintptr_t off = (uintptr_t)addr - (uintptr_t)kmem_frames.fr_direct;
-    return (off >> PAGE_SHIFT) < kmem_frames.fr_nr_pfns;
+    return (off >> PAGE_SHIFT) < pf_nr_pfns();
 }
 
 static KMEM_ALWAYS_INLINE struct page *pf_virt_to_page(const void *addr)
@@ -130,7 +140,7 @@ static KMEM_ALWAYS_INLINE bool pf_page_valid(const struct page *page)
     KMEM_STATIC_ASSERT(sizeof(struct page) == 32, "pf_page_valid assumes 32-byte pages");
     uintptr_t off = (uintptr_t)page - (uintptr_t)kmem_frames.fr_memmap;
     uintptr_t index = (off >> 5) | (off << (sizeof(uintptr_t) * 8 - 5));
-    return index < kmem_frames.fr_nr_pfns;
+    return index < pf_nr_pfns();
 }
 
 #endif /* KMEM_PAGE_FRAME_H */

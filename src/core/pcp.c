@@ -30,6 +30,7 @@
  * only try-locks cpu_lock; if that fails (a drain holds it), the slow path
  * goes to the buddy lists directly rather than wait.
  */
+#include "fork.h"
 #include "magazine.h"
 #include "pcp.h"
 #include "watermark.h"
@@ -321,5 +322,22 @@ void pcp_reset_all(void)
         list_del(&cpu->cpu_link);
         kmem_spin_unlock(&cpu->cpu_lock);
     }
+    kmem_mutex_unlock(&registry_lock);
+}
+
+/* fork (fork.c): the registry, then every CPU's list lock. */
+void pcp_fork_lock(void)
+{
+    kmem_mutex_lock(&registry_lock);
+    struct list_head *pos;
+    list_for_each (pos, &registry)
+        kmem_spin_lock(&list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock);
+}
+
+void pcp_fork_unlock(void)
+{
+    struct list_head *pos;
+    list_for_each (pos, &registry)
+        kmem_spin_unlock(&list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock);
     kmem_mutex_unlock(&registry_lock);
 }

@@ -11,6 +11,7 @@
  * Lock order: shrinker_lock -> (a shrinker's locks: depot, slab) -> page
  * allocator. Nothing takes shrinker_lock while holding another kmem lock.
  */
+#include "fork.h"
 #include "shrinker.h"
 
 #include "../internal/lock.h"
@@ -48,4 +49,12 @@ unsigned long kmem_shrink_all(void)
                      ->sh_scan(list_entry(pos, struct kmem_shrinker, sh_link));
     kmem_mutex_unlock(&shrinker_lock);
     return freed;
+}
+
+void kmem_shrinker_fork_lock(bool lock)
+{
+    if (lock)
+        kmem_mutex_lock(&shrinker_lock);
+    else
+        kmem_mutex_unlock(&shrinker_lock);
 }

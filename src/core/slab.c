@@ -49,6 +49,7 @@
  */
 #include <kmem/init.h>
 
+#include "fork.h"
 #include "../internal/report.h"
 #include "slab.h"
 #include "zone.h"
@@ -582,5 +583,37 @@ void kmem_slab_for_each_cache(void (*fn)(struct kmem_cache *c, void *arg), void 
     struct list_head *pos;
     list_for_each (pos, &slab_caches)
         fn(list_entry(pos, struct kmem_cache, c_link), arg);
+    kmem_mutex_unlock(&slab_caches_lock);
+}
+
+/* fork (fork.c): every cache's depot and slab locks, in the lock order,
+ * with the cache list's lock around them. */
+void kmem_slab_fork_lock(void)
+{
+    kmem_mutex_lock(&slab_caches_lock);
+    struct list_head *pos;
+    list_for_each (pos, &slab_caches) {
+        struct kmem_cache *c = list_entry(pos, struct kmem_cache, c_link);
+        kmem_mutex_lock(&c->c_depot.d_lock);
+        kmem_mutex_lock(&c->c_lock);
+    }
+    kmem_mutex_lock(&kmem_cache_cache.c_depot.d_lock);
+    kmem_mutex_lock(&kmem_cache_cache.c_lock);
+    kmem_mutex_lock(&slab_header_cache.c_depot.d_lock);
+    kmem_mutex_lock(&slab_header_cache.c_lock);
+}
+
+void kmem_slab_fork_unlock(void)
+{
+    kmem_mutex_unlock(&slab_header_cache.c_lock);
+    kmem_mutex_unlock(&slab_header_cache.c_depot.d_lock);
+    kmem_mutex_unlock(&kmem_cache_cache.c_lock);
+    kmem_mutex_unlock(&kmem_cache_cache.c_depot.d_lock);
+    struct list_head *pos;
+    list_for_each (pos, &slab_caches) {
+        struct kmem_cache *c = list_entry(pos, struct kmem_cache, c_link);
+        kmem_mutex_unlock(&c->c_lock);
+        kmem_mutex_unlock(&c->c_depot.d_lock);
+    }
     kmem_mutex_unlock(&slab_caches_lock);
 }

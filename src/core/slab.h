@@ -104,6 +104,11 @@ void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned in
  * start of an object); returns its slab or reports and panics. */
 struct slab *kmem_slab_of_object(struct kmem_cache *c, const void *obj, const void *caller);
 
+/* kfree's and ksize's checked slow paths, with fn naming the caller's
+ * function in reports (kmalloc.c; the malloc's free is one). */
+void kmem_kfree_named(const void *p, const char *fn, const void *caller);
+size_t kmem_ksize_named(const void *p, const char *fn, const void *caller);
+
 /* The slab that holds obj, or NULL if obj is in no live slab. */
 static inline struct slab *kmem_obj_slab(const void *obj)
 {

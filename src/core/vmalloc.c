@@ -84,6 +84,7 @@
 #include <kmem/kmalloc.h>
 #include <kmem/platform.h>
 
+#include "fork.h"
 #include "../internal/report.h"
 #include "vmalloc.h"
 #include "zone.h"
@@ -935,4 +936,12 @@ void kmem_vmalloc_shutdown(void)
     for (unsigned long i = 0; i < vs->vs_nr_areas; i++)
         platform_unmap(vs->vs_areas[i]->va_start, vs->vs_areas[i]->va_nr_pages << PAGE_SHIFT);
     kmem_memset(vs, 0, sizeof *vs);
+}
+
+void kmem_vmalloc_fork_lock(bool lock)
+{
+    if (lock)
+        kmem_mutex_lock(&vm_space.vs_lock);
+    else
+        kmem_mutex_unlock(&vm_space.vs_lock);
 }

@@ -33,7 +33,8 @@ struct zone {
     struct free_area z_free_area[NR_PAGE_ORDERS];
     unsigned long z_start_pfn; /* span [start, end); holes are RESERVED */
     unsigned long z_end_pfn;
-    unsigned long z_managed_pages; /* frames the buddy system owns (fixed) */
+    unsigned long z_managed_pages; /* frames the buddy system owns (grows
+                                      only when memory is added) */
     unsigned int z_pcp_batch;      /* frames moved per per-CPU refill/drain */
     unsigned int z_pcp_high;       /* frames a per-CPU list may hold; 0: none */
     const char *z_name;
@@ -44,9 +45,10 @@ extern KMEM_HIDDEN struct zone kmem_zones[KMEM_NR_ZONES];
 /* The zone GFP_KERNEL tries first: Normal when populated, else DMA. */
 extern KMEM_HIDDEN uint8_t kmem_kernel_zone;
 
+/* Relaxed: memory added at run time (hotplug.c) grows z_managed_pages. */
 static inline bool zone_populated(const struct zone *z)
 {
-    return z->z_managed_pages != 0;
+    return __atomic_load_n(&z->z_managed_pages, __ATOMIC_RELAXED) != 0;
 }
 
 static inline unsigned long zone_pfn_end_clamp(unsigned long pfn, const struct zone *z)
@@ -92,4 +94,12 @@ static KMEM_ALWAYS_INLINE uint16_t page_head_word(const struct page *page)
  * of one block cannot both reach the free lists. */
 struct page *buddy_alloc(struct zone *z, unsigned int order, unsigned long mark);
 void buddy_free(struct zone *z, struct page *page, unsigned int order);
+
+/* Boot and hotplug (boot.c, hotplug.c). */
+struct kmem_region;
+void kmem_memmap_init(unsigned long start_pfn, unsigned long end_pfn);
+void kmem_region_give(const struct kmem_region *r); /* zone locks held after boot */
+extern KMEM_HIDDEN kmem_grow_fn kmem_grow_handler;
+/* Ask the host's grow handler for memory; true: retry the request. */
+bool kmem_grow(unsigned long pages);
 #endif /* KMEM_ZONE_H */

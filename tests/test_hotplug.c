@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_hotplug.c - memory added to a running machine (kmem_memory_add) and
+ * the grow handler the page allocator asks first.
+ *
+ *   hotplug_add          a machine booted with 32 MiB of a 256 MiB space:
+ *                        sections appended at the end become free blocks,
+ *                        the zone grows, the checkers stay clean, every page
+ *                        can be allocated and freed.
+ *   hotplug_bad_ranges   below the last frame, beyond the limit, empty,
+ *                        wrapping: -EINVAL, nothing changed.
+ *   hotplug_grow_handler alloc_pages past the end of memory calls the
+ *                        handler, which adds a section; GFP_NOWAIT does not
+ *                        call it; a handler that refuses gives NULL.
+ *   hotplug_threads      two threads allocate while a third adds sections.
+ */
+#include "harness.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include <kmem.h>
+#include <kmem/platform.h>
+
+#define MiB (1UL << 20)
+enum { SPACE = 256 * MiB, BOOT = 32 * MiB };
+
+static char *direct;
+static void *memmap;
+
+static bool boot_machine(void)
+{
+    size_t align = PAGE_SIZE << MAX_PAGE_ORDER;
+    char *raw = mmap(NULL, SPACE + align, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    memmap = mmap(NULL, kmem_memmap_bytes(SPACE), PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED || memmap == MAP_FAILED)
+        return false;
+    direct = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    struct kmem_region ram = {.base = 0, .size = BOOT};
+    struct kmem_machine_desc desc = {
+        .direct_map = direct, .ram = &ram, .nr_ram = 1, .memmap = memmap, .phys_limit = SPACE};
+    return kmem_boot(&desc) == 0;
+}
+
+static unsigned long managed(void)
+{
+    unsigned long n = 0;
+    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
+        struct kmem_zone_info zi;
+        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
+            n += zi.managed_pages;
+    }
+    return n;
+}
+
+/* Allocate order-0 pages until none is left (__GFP_MEMALLOC: the reserve
+ * too, and no reclaim); returns how many, freed again. */
+static unsigned long drain_count(void)
+{
+    enum { MAX = 70000 };
+    static struct page *held[MAX];
+    unsigned long n = 0;
+    while (n < MAX && (held[n] = alloc_pages(__GFP_MEMALLOC, 0)) != NULL) {
+        ((char *)page_address(held[n]))[0] = 1;
+        n++;
+    }
+    for (unsigned long i = 0; i < n; i++)
+        __free_pages(held[i], 0);
+    return n;
+}
+
+TEST(hotplug_add)
+{
+    REQUIRE(boot_machine());
+    CHECK_EQ(managed(), BOOT / PAGE_SIZE);
+    CHECK_EQ(kmem_memory_add(BOOT, 32 * MiB), 0);
+    CHECK_EQ(kmem_memory_add(64 * MiB, 6 * MiB + 4096), 0); /* not a whole block */
+    CHECK_EQ(managed(), (70 * MiB + 4096) / PAGE_SIZE);
+    CHECK_EQ(kmem_page_check(), 0);
+    struct kmem_zone_info zi;
+    REQUIRE(kmem_zone_info(KMEM_ZONE_NORMAL, &zi));
+    CHECK_EQ(zi.end_pfn, (70 * MiB + 4096) / PAGE_SIZE);
+    /* The new memory is usable: more pages than the boot memory had. */
+    CHECK(drain_count() > BOOT / PAGE_SIZE);
+    /* A block straddling the old end merges: an order-10 block at 28 MiB. */
+    struct page *big = alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER);
+    CHECK(big != NULL);
+    if (big)
+        __free_pages(big, MAX_PAGE_ORDER);
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_shutdown();
+}
+
+TEST(hotplug_bad_ranges)
+{
+    REQUIRE(boot_machine());
+    unsigned long before = managed();
+    CHECK_EQ(kmem_memory_add(BOOT - PAGE_SIZE, 8 * MiB), -22); /* overlaps */
+    CHECK_EQ(kmem_memory_add(SPACE - 4 * MiB, 8 * MiB), -22);  /* beyond the limit */
+    CHECK_EQ(kmem_memory_add(BOOT, 0), -22);
+    CHECK_EQ(kmem_memory_add(BOOT + 100, 4000), -22); /* no whole page */
+    CHECK_EQ(kmem_memory_add(~(phys_addr_t)0 - 4096, 8192), -22);
+    CHECK_EQ(managed(), before);
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_shutdown();
+    CHECK_EQ(kmem_memory_add(BOOT, 8 * MiB), -19); /* not up */
+}
+
+static int grow_calls;
+static unsigned long grow_next = BOOT;
+
+static bool grow_section(unsigned long pages)
+{
+    grow_calls++;
+    (void)pages;
+    if (grow_next + 16 * MiB > SPACE)
+        return false;
+    if (kmem_memory_add(grow_next, 16 * MiB) != 0)
+        return false;
+    grow_next += 16 * MiB;
+    return true;
+}
+
+static bool grow_refuse(unsigned long pages)
+{
+    (void)pages;
+    grow_calls++;
+    return false;
+}
+
+TEST(hotplug_grow_handler)
+{
+    REQUIRE(boot_machine());
+    grow_calls = 0;
+    grow_next = BOOT;
+    CHECK(kmem_set_grow_handler(grow_section) == NULL);
+    /* Fill the boot memory with GFP_KERNEL blocks: the handler is asked for
+     * more instead of a failure. */
+    enum { N = 2000 };
+    static struct page *held[N];
+    for (int i = 0; i < N; i++) {
+        held[i] = alloc_pages(GFP_KERNEL, 4); /* 64 KiB: 125 MiB in all */
+        REQUIRE(held[i] != NULL);
+    }
+    CHECK(grow_calls >= 5);
+    CHECK(managed() > (125 * MiB) / PAGE_SIZE);
+    int calls = grow_calls;
+    /* Requests that may not sleep do not ask. */
+    while (alloc_pages(GFP_NOWAIT, 4) != NULL) {
+    }
+    CHECK_EQ(grow_calls, calls);
+    CHECK(kmem_set_grow_handler(grow_refuse) == grow_section);
+    struct page *p;
+    unsigned long more = 0;
+    static struct page *rest[70000];
+    while (more < 70000 && (p = alloc_pages(GFP_KERNEL | __GFP_NORETRY, 0)) != NULL)
+        rest[more++] = p;
+    CHECK(grow_calls > calls);
+    for (unsigned long i = 0; i < more; i++)
+        __free_pages(rest[i], 0);
+    for (int i = 0; i < N; i++)
+        __free_pages(held[i], 4);
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_set_grow_handler(NULL);
+    kmem_shutdown();
+}
+
+static volatile int stop;
+
+static void *churn(void *arg)
+{
+    (void)arg;
+    enum { K = 512 };
+    struct page *mine[K] = {0};
+    unsigned long rng = (unsigned long)(uintptr_t)&mine;
+    for (int it = 0; it < 200000 && !__atomic_load_n(&stop, __ATOMIC_RELAXED); it++) {
+        rng = rng * 6364136223846793005UL + 1442695040888963407UL;
+        unsigned int i = (unsigned int)(rng >> 33) % K;
+        if (mine[i]) {
+            __free_pages(mine[i], 0);
+            mine[i] = NULL;
+        } else {
+            mine[i] = alloc_pages(GFP_KERNEL, 0);
+        }
+    }
+    for (int i = 0; i < K; i++)
+        if (mine[i])
+            __free_pages(mine[i], 0);
+    return NULL;
+}
+
+TEST(hotplug_threads)
+{
+    REQUIRE(boot_machine());
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, churn, NULL);
+    for (unsigned long at = BOOT; at + 8 * MiB <= SPACE; at += 8 * MiB)
+        CHECK_EQ(kmem_memory_add(at, 8 * MiB), 0);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK_EQ(managed(), SPACE / PAGE_SIZE);
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_shutdown();
+}
+
+int main(void)
+{
+    RUN(hotplug_add);
+    RUN(hotplug_bad_ranges);
+    RUN(hotplug_grow_handler);
+    RUN(hotplug_threads);
+    return harness_report();
+}

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * machine.c - the malloc's machine: private memory that grows, its startup
+ * without recursion, and fork.
+ *
+ * Physical memory is a PROT_NONE reservation of address space (twice the
+ * host's RAM, at least 4 GiB, at most 1 TiB; less if the host refuses) that
+ * is the direct map, physical address 0 at its start, aligned to the largest
+ * block. The struct page array for all of it is reserved too (0.8 %,
+ * MAP_NORESERVE: only the pages that describe memory in use are touched).
+ * kmem boots with one 64 MiB section; when a request finds the buddy system
+ * empty, the grow handler makes the next section readable and writable and
+ * adds it with kmem_memory_add (Linux's memory hotplug). Sections grow with
+ * the heap (a quarter of it, at least 64 MiB), so a large heap takes few of
+ * them. The memory is private, so a child of fork has its own copy.
+ *
+ * Startup: the first malloc of the process boots the machine. A call made by
+ * the booting thread itself (a library function it uses that mallocs) gets
+ * bytes from a small static bootstrap arena, which free and realloc know and
+ * never reuse; other threads wait for the boot to finish.
+ *
+ * fork (pthread_atfork, registered after boot so that it is among the first
+ * handlers and its prepare runs last): prepare takes stdio's list lock
+ * first, then every malloc and kmem lock (kmem_fork_prepare); the parent
+ * releases them; the child releases them and resets stdio's lock. Taking
+ * stdio's lock first is what avoids the classic deadlock: glibc's fork takes
+ * that lock after the prepare handlers, so a thread inside fflush(NULL)
+ * holding it and waiting in malloc would otherwise wait forever for the
+ * forking thread, which would wait for it. The lock is recursive, so
+ * glibc's own locking of it succeeds.
+ *
+ * Lock order: grow_lock -> huge-area lock -> kmem's locks (src/core/fork.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <kmem/info.h>
+#include <kmem/init.h>
+#include <kmem/malloc.h>
+#include <kmem/platform.h>
+
+#include "../core/zone.h"
+#include "../internal/lock.h"
+#include "malloc_internal.h"
+
+#define MiB              ((size_t)1 << 20)
+#define GiB              ((size_t)1 << 30)
+#define DIRECT_MAP_ALIGN ((size_t)PAGE_SIZE << MAX_PAGE_ORDER)
+#define BOOT_MEMORY      (64 * MiB)
+#define SECTION_MIN      (64 * MiB)
+#define RESERVE_MIN      (4 * GiB)
+#define RESERVE_MAX      ((size_t)1 << 40)
+#define RESERVE_FLOOR    (256 * MiB) /* below this the host is too tight */
+
+enum { STATE_DOWN, STATE_STARTING, STATE_UP, STATE_FAILED };
+
+static int state;
+static __thread bool starting_here __attribute__((tls_model("initial-exec")));
+
+static struct {
+    char *direct;    /* physical address 0 */
+    size_t reserved; /* bytes of address space behind it */
+    void *memmap;    /* struct pages for all of it */
+    size_t memory;   /* bytes given to kmem so far */
+    unsigned long sections;
+    struct kmem_mutex grow_lock;
+} m;
+
+/* ---- the bootstrap arena ---------------------------------------------------------- */
+
+/* Each block: a 16-byte header holding its size, then the bytes. */
+static char bootstrap_arena[256 * 1024] __attribute__((aligned(4096)));
+static size_t bootstrap_used;
+
+void *kmem_malloc_bootstrap(size_t size, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    for (;;) {
+        size_t used = __atomic_load_n(&bootstrap_used, __ATOMIC_RELAXED);
+        size_t start = (used + 16 + align - 1) & ~(align - 1);
+        if (size > sizeof bootstrap_arena || start + size > sizeof bootstrap_arena) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        size_t end = (start + size + 15) & ~(size_t)15;
+        if (__atomic_compare_exchange_n(&bootstrap_used, &used, end, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            *(size_t *)(void *)(bootstrap_arena + start - 16) = size;
+            return bootstrap_arena + start;
+        }
+    }
+}
+
+bool kmem_malloc_bootstrap_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)bootstrap_arena < sizeof bootstrap_arena;
+}
+
+size_t kmem_malloc_bootstrap_size(const void *p)
+{
+    return *(const size_t *)(const void *)((const char *)p - 16);
+}
+
+/* ---- growth ------------------------------------------------------------------------ */
+
+static bool grow(unsigned long pages)
+{
+    size_t need = ((size_t)pages << PAGE_SHIFT);
+    kmem_mutex_lock(&m.grow_lock);
+    size_t section = m.memory / 4 > SECTION_MIN ? m.memory / 4 : SECTION_MIN;
+    section = (section + DIRECT_MAP_ALIGN - 1) & ~(DIRECT_MAP_ALIGN - 1);
+    if (section < need)
+        section = (need + DIRECT_MAP_ALIGN - 1) & ~(DIRECT_MAP_ALIGN - 1);
+    if (section > m.reserved - m.memory)
+        section = m.reserved - m.memory;
+    bool ok = section >= need && section > 0 &&
+              mprotect(m.direct + m.memory, section, PROT_READ | PROT_WRITE) == 0 &&
+              kmem_memory_add((phys_addr_t)m.memory, section) == 0;
+    if (ok) {
+        m.memory += section;
+        m.sections++;
+    }
+    kmem_mutex_unlock(&m.grow_lock);
+    return ok;
+}
+
+/* ---- fork -------------------------------------------------------------------------- */
+
+/* glibc's stdio list lock (recursive); absent elsewhere. */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
+
+static void fork_prepare(void)
+{
+    if (_IO_list_lock)
+        _IO_list_lock();
+    kmem_mutex_lock(&m.grow_lock);
+    kmem_malloc_huge_fork_lock(true);
+    kmem_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+    kmem_fork_parent();
+    kmem_malloc_huge_fork_lock(false);
+    kmem_mutex_unlock(&m.grow_lock);
+    if (_IO_list_unlock)
+        _IO_list_unlock();
+}
+
+static void fork_child(void)
+{
+    kmem_fork_child();
+    kmem_malloc_huge_fork_lock(false);
+    kmem_mutex_unlock(&m.grow_lock);
+    /* glibc resets the lock in a child of a multi-threaded parent and not
+     * otherwise; a reset is right in both cases (one thread, no holder). */
+    if (_IO_list_resetlock)
+        _IO_list_resetlock();
+}
+
+/* ---- boot ---------------------------------------------------------------------------- */
+
+static size_t host_ram(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : RESERVE_MIN;
+}
+
+/* Reserve the direct map and its memmap; false if the host gives neither
+ * RESERVE_FLOOR nor more. */
+static bool reserve(void)
+{
+    size_t want = 2 * host_ram();
+    if (want < RESERVE_MIN)
+        want = RESERVE_MIN;
+    if (want > RESERVE_MAX)
+        want = RESERVE_MAX;
+    want &= ~(DIRECT_MAP_ALIGN - 1);
+    for (size_t size = want; size >= RESERVE_FLOOR; size /= 2) {
+        char *raw = mmap(NULL, size + DIRECT_MAP_ALIGN, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (raw == MAP_FAILED)
+            continue;
+        char *direct =
+            (char *)(((uintptr_t)raw + DIRECT_MAP_ALIGN - 1) & ~(uintptr_t)(DIRECT_MAP_ALIGN - 1));
+        if (direct > raw)
+            munmap(raw, (size_t)(direct - raw));
+        munmap(direct + size, (size_t)(raw + size + DIRECT_MAP_ALIGN - (direct + size)));
+        size_t memmap_bytes = kmem_memmap_bytes((phys_addr_t)size);
+        void *memmap = mmap(NULL, memmap_bytes, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (memmap == MAP_FAILED || mprotect(direct, BOOT_MEMORY, PROT_READ | PROT_WRITE) != 0) {
+            if (memmap != MAP_FAILED)
+                munmap(memmap, memmap_bytes);
+            munmap(direct, size);
+            continue;
+        }
+        m.direct = direct;
+        m.reserved = size;
+        m.memmap = memmap;
+        return true;
+    }
+    return false;
+}
+
+static bool boot(void)
+{
+    if (!reserve())
+        return false;
+    struct kmem_region ram = {.base = 0, .size = BOOT_MEMORY};
+    struct kmem_machine_desc desc = {.direct_map = m.direct,
+                                     .ram = &ram,
+                                     .nr_ram = 1,
+                                     .memmap = m.memmap,
+                                     .phys_limit = (phys_addr_t)m.reserved};
+    if (kmem_boot(&desc) != 0)
+        return false;
+    m.memory = BOOT_MEMORY;
+    m.sections = 1;
+    kmem_set_grow_handler(grow);
+    kmem_malloc_classes_init();
+    return true;
+}
+
+bool kmem_malloc_machine_up(void)
+{
+    return __atomic_load_n(&state, __ATOMIC_ACQUIRE) == STATE_UP;
+}
+
+bool kmem_malloc_machine_start(void)
+{
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s == STATE_UP)
+        return true;
+    if (starting_here)
+        return false;
+    if (s == STATE_DOWN && __atomic_compare_exchange_n(&state, &s, STATE_STARTING, false,
+                                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        starting_here = true;
+        bool ok = boot();
+        starting_here = false;
+        __atomic_store_n(&state, ok ? STATE_UP : STATE_FAILED, __ATOMIC_RELEASE);
+        if (ok)
+            pthread_atfork(fork_prepare, fork_parent, fork_child);
+        return ok;
+    }
+    while ((s = __atomic_load_n(&state, __ATOMIC_ACQUIRE)) == STATE_STARTING)
+        sched_yield();
+    return s == STATE_UP;
+}
+
+/* ---- info ---------------------------------------------------------------------------- */
+
+int kmem_malloc_info(struct kmem_malloc_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!kmem_malloc_machine_up())
+        return -1;
+    kmem_mutex_lock(&m.grow_lock);
+    info->reserved_bytes = m.reserved;
+    info->memory_bytes = m.memory;
+    info->sections = m.sections;
+    kmem_mutex_unlock(&m.grow_lock);
+    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
+        struct kmem_zone_info zi;
+        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
+            info->free_bytes += (zi.free_pages + zi.pcp_pages) << PAGE_SHIFT;
+    }
+    kmem_malloc_huge_info(&info->huge_bytes, &info->huge_areas);
+    return 0;
+}

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * malloc.c - the user-level malloc on kmem's layers (libkmem-malloc.so).
+ *
+ * Three ranges of sizes, three layers:
+ *   small  0 .. 16 KiB     36 slab caches, four classes per doubling (16, 32,
+ *                          48, ..., 128, then 160, 192, 224, 256, 320, ...),
+ *                          so a request wastes at most a quarter and on
+ *                          average about an eighth. The fast path is the
+ *                          object caches' magazine pop (cache_fast.h) through
+ *                          a table of per-CPU slot offsets, as kmalloc's.
+ *   mid    .. 4 MiB        one buddy block (kmalloc's large path), naturally
+ *                          aligned, pages touched only as used.
+ *   huge   above           an area of its own mapped from the host, with a
+ *                          guard page after it, listed in a hash table.
+ *
+ * The machine (machine.c) is private anonymous memory that grows by memory
+ * sections through kmem_memory_add when the buddy system runs out, so the
+ * heap survives fork like any other.
+ *
+ * free finds everything from the address: a slab page names its cache, a
+ * block head its order (both checked exactly as kfree checks them); any other
+ * address must be a huge area's, or it is reported and the program stopped.
+ *
+ * Choices where C and POSIX leave room (glibc's, so that programs see no
+ * difference): malloc(0) is a unique 16-byte object; realloc(p, 0) frees p
+ * and returns NULL; aligned_alloc with an alignment that is not a power of
+ * two fails with EINVAL (C17 and glibc 2.38); memalign rounds such an
+ * alignment up.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <kmem/kmalloc.h>
+#include <kmem/malloc.h>
+#include <kmem/page.h>
+
+#include "../core/cache_fast.h"
+#include "../core/zone.h"
+#include "../internal/fmt.h"
+#include "../internal/report.h"
+#include "malloc_internal.h"
+
+/* ---- size classes ---------------------------------------------------------------- */
+
+enum {
+    NR_CLASSES = 36,
+    SMALL_MAX = 16384,                     /* the largest class */
+    MID_MAX = PAGE_SIZE << MAX_PAGE_ORDER, /* the largest buddy block */
+    MIN_ALIGN = 16,
+};
+
+static struct kmem_cache classes[NR_CLASSES];
+static unsigned int class_size[NR_CLASSES];
+static char class_names[NR_CLASSES][16];
+
+/* Per-CPU slot offsets of the classes' caches; the sentinel slot's (whose
+ * pop fails) until the machine is up, so the first malloc takes the slow
+ * path. */
+static uint16_t class_slot[NR_CLASSES] = {[0 ... NR_CLASSES - 1] = KMEM_CPU_SLOT_OFF(0)};
+
+/* Sizes 0..128 by (size + 15) / 16; above, four classes per doubling. */
+static KMEM_ALWAYS_INLINE unsigned int size_class(size_t size)
+{
+    if (size <= 128)
+        return size ? (unsigned int)((size - 1) >> 4) : 0;
+    size_t s = size - 1;
+    unsigned int e = (unsigned int)(sizeof(long) * 8 - 1) - (unsigned int)__builtin_clzl(s);
+    return 8 + (e - 7) * 4 + (unsigned int)((s >> (e - 2)) & 3);
+}
+
+static void classes_init(void)
+{
+    for (unsigned int i = 0; i < NR_CLASSES; i++) {
+        unsigned int size;
+        if (i < 8) {
+            size = 16 * (i + 1);
+        } else {
+            unsigned int e = 7 + (i - 8) / 4, sub = (i - 8) % 4;
+            size = (1u << e) + (sub + 1) * (1u << (e - 2));
+        }
+        class_size[i] = size;
+        /* Powers of two are naturally aligned, so memalign can use them. */
+        unsigned int align = (size & (size - 1)) ? MIN_ALIGN : size;
+        kmem_snprintf(class_names[i], sizeof class_names[i], "malloc-%u", size);
+        kmem_cache_setup_static(&classes[i], class_names[i], size, align, 0, true);
+    }
+    for (unsigned int i = 0; i < NR_CLASSES; i++)
+        __atomic_store_n(&class_slot[i], (uint16_t)classes[i].c_cpu_off, __ATOMIC_RELEASE);
+}
+
+/* ---- huge areas ---------------------------------------------------------------------- */
+
+/* An open-addressing table of the live huge areas, keyed by their address,
+ * in memory mapped for it (never from the malloc itself). */
+struct huge_area {
+    uintptr_t ha_addr; /* what malloc returned; 0: empty, 1: deleted */
+    uintptr_t ha_base; /* the mapping: [base, base + len), the last page a guard */
+    size_t ha_len;
+    size_t ha_usable;
+};
+
+static struct {
+    struct kmem_mutex lock;
+    struct huge_area *slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t used, live;
+    size_t bytes;
+} huge;
+
+static inline size_t huge_hash(uintptr_t addr, size_t cap)
+{
+    return (size_t)((addr >> PAGE_SHIFT) * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
+}
+
+static bool huge_table_grow_locked(void)
+{
+    size_t cap = huge.cap ? 2 * huge.cap : 256;
+    struct huge_area *slots =
+        mmap(NULL, cap * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (slots == MAP_FAILED)
+        return false;
+    for (size_t i = 0; i < huge.cap; i++) {
+        struct huge_area *a = &huge.slots[i];
+        if (a->ha_addr <= 1)
+            continue;
+        size_t j = huge_hash(a->ha_addr, cap);
+        while (slots[j].ha_addr)
+            j = (j + 1) & (cap - 1);
+        slots[j] = *a;
+    }
+    if (huge.slots)
+        munmap(huge.slots, huge.cap * sizeof *huge.slots);
+    huge.slots = slots;
+    huge.cap = cap;
+    huge.used = huge.live;
+    return true;
+}
+
+static struct huge_area *huge_find_locked(uintptr_t addr)
+{
+    if (!huge.cap)
+        return NULL;
+    for (size_t j = huge_hash(addr, huge.cap);; j = (j + 1) & (huge.cap - 1)) {
+        if (huge.slots[j].ha_addr == addr)
+            return &huge.slots[j];
+        if (huge.slots[j].ha_addr == 0)
+            return NULL;
+    }
+}
+
+/* A huge area of size bytes aligned to align (a power of two >= a page). */
+static KMEM_NOINLINE void *huge_alloc(size_t size, size_t align)
+{
+    size_t usable = (size + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
+    size_t slack = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
+    size_t len = usable + PAGE_SIZE + slack; /* + the guard page */
+    if (usable < size || len < usable)
+        return NULL;
+    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    uintptr_t addr = ((uintptr_t)base + align - 1) & ~(uintptr_t)(align - 1);
+    /* Trim what the alignment did not need; the guard page follows usable. */
+    if (addr > (uintptr_t)base)
+        munmap(base, addr - (uintptr_t)base);
+    uintptr_t end = addr + usable + PAGE_SIZE;
+    if (end < (uintptr_t)base + len)
+        munmap((void *)end, (uintptr_t)base + len - end);
+    mprotect((void *)(addr + usable), PAGE_SIZE, PROT_NONE);
+    kmem_mutex_lock(&huge.lock);
+    if ((huge.used + 1) * 4 > huge.cap * 3 && !huge_table_grow_locked()) {
+        kmem_mutex_unlock(&huge.lock);
+        munmap((void *)addr, usable + PAGE_SIZE);
+        return NULL;
+    }
+    size_t j = huge_hash(addr, huge.cap);
+    while (huge.slots[j].ha_addr > 1)
+        j = (j + 1) & (huge.cap - 1);
+    huge.used += huge.slots[j].ha_addr == 0;
+    huge.slots[j] = (struct huge_area){addr, addr, usable + PAGE_SIZE, usable};
+    huge.live++;
+    huge.bytes += usable;
+    kmem_mutex_unlock(&huge.lock);
+    return (void *)addr;
+}
+
+/* Remove the huge area at p; false if there is none. */
+static bool huge_free(const void *p)
+{
+    kmem_mutex_lock(&huge.lock);
+    struct huge_area *a = huge_find_locked((uintptr_t)p);
+    if (!a) {
+        kmem_mutex_unlock(&huge.lock);
+        return false;
+    }
+    struct huge_area copy = *a;
+    a->ha_addr = 1; /* deleted */
+    huge.live--;
+    huge.bytes -= copy.ha_usable;
+    kmem_mutex_unlock(&huge.lock);
+    munmap((void *)copy.ha_base, copy.ha_len);
+    return true;
+}
+
+static size_t huge_usable(const void *p)
+{
+    kmem_mutex_lock(&huge.lock);
+    struct huge_area *a = huge_find_locked((uintptr_t)p);
+    size_t n = a ? a->ha_usable : 0;
+    kmem_mutex_unlock(&huge.lock);
+    return n;
+}
+
+void kmem_malloc_huge_fork_lock(bool lock)
+{
+    if (lock)
+        kmem_mutex_lock(&huge.lock);
+    else
+        kmem_mutex_unlock(&huge.lock);
+}
+
+void kmem_malloc_huge_info(size_t *bytes, unsigned long *areas)
+{
+    kmem_mutex_lock(&huge.lock);
+    *bytes = huge.bytes;
+    *areas = huge.live;
+    kmem_mutex_unlock(&huge.lock);
+}
+
+/* ---- allocation ------------------------------------------------------------------------ */
+
+static KMEM_NOINLINE void *malloc_slow(size_t size, size_t align)
+{
+    if (unlikely(!kmem_malloc_machine_up())) {
+        if (!kmem_malloc_machine_start())
+            return kmem_malloc_bootstrap(size, align);
+    }
+    if (size > (size_t)PTRDIFF_MAX)
+        goto nomem;
+    void *p;
+    if (size <= SMALL_MAX && align <= SMALL_MAX) {
+        size_t want = size > align ? size : align;
+        unsigned int ci = size_class(want);
+        /* An alignment above 16 needs a naturally aligned (power of two)
+         * class. */
+        if (align > MIN_ALIGN)
+            while (class_size[ci] & (class_size[ci] - 1))
+                ci++;
+        p = kmem_cache_alloc(&classes[ci], GFP_KERNEL);
+    } else if (size <= MID_MAX && align <= MID_MAX) {
+        size_t want = size > align ? size : align;
+        p = kmalloc(want, GFP_KERNEL); /* above 16 KiB: always a block */
+    } else {
+        p = huge_alloc(size, align > PAGE_SIZE ? align : PAGE_SIZE);
+    }
+    if (p)
+        return p;
+nomem:
+    errno = ENOMEM;
+    return NULL;
+}
+
+void *kmem_malloc(size_t size)
+{
+    if (likely(size <= SMALL_MAX)) {
+        void *obj = cache_pop(__atomic_load_n(&class_slot[size_class(size)], __ATOMIC_RELAXED));
+        if (likely(obj))
+            return obj;
+    }
+    return malloc_slow(size, MIN_ALIGN);
+}
+
+/* ---- free ---------------------------------------------------------------------------------- */
+
+static KMEM_NOINLINE void free_slow(void *p, const char *fn, const void *caller)
+{
+    if (!p)
+        return;
+    if (kmem_malloc_bootstrap_owns(p))
+        return; /* the few bytes handed out while the machine started */
+    if (kmem_malloc_machine_up() && pf_virt_valid(p)) {
+        kmem_kfree_named(p, fn, caller);
+        return;
+    }
+    if (huge_free(p))
+        return;
+    kmem_error(KMERR_INVALID_FREE, "%s(%p) called from %p: not an address this malloc handed out",
+               fn, p, caller);
+}
+
+void kmem_free(void *p)
+{
+    if (likely(pf_virt_valid(p))) {
+        const struct page *page = pf_virt_to_page(p);
+        uintptr_t off = (uintptr_t)p - page->pg_private;
+        if (likely(off < page->pg_u32)) {
+            const struct kmem_cache *c = page->pg_owner_p1;
+            if (likely((uint64_t)off * c->c_div_magic <= c->c_div_limit) &&
+                likely(cache_push(c, p)))
+                return;
+        }
+    }
+    free_slow(p, "free", KMEM_RET_ADDR());
+}
+
+/* ---- the rest of the family ------------------------------------------------------------------ */
+
+size_t kmem_malloc_usable_size(void *p)
+{
+    if (!p)
+        return 0;
+    if (kmem_malloc_bootstrap_owns(p))
+        return kmem_malloc_bootstrap_size(p);
+    if (kmem_malloc_machine_up() && pf_virt_valid(p))
+        return kmem_ksize_named(p, "malloc_usable_size", KMEM_RET_ADDR());
+    size_t n = huge_usable(p);
+    if (!n)
+        kmem_error(KMERR_INVALID_FREE,
+                   "malloc_usable_size(%p) called from %p: not an address this malloc handed out",
+                   p, KMEM_RET_ADDR());
+    return n;
+}
+
+void *kmem_calloc(size_t n, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = kmem_malloc(bytes);
+    /* Huge areas are fresh mappings, zero already. */
+    if (p && (bytes <= MID_MAX || pf_virt_valid(p)))
+        memset(p, 0, bytes);
+    return p;
+}
+
+void *kmem_realloc(void *p, size_t size)
+{
+    if (!p)
+        return kmem_malloc(size);
+    if (size == 0) {
+        kmem_free(p);
+        return NULL;
+    }
+    size_t old = kmem_malloc_usable_size(p);
+    /* Stay in place when it fits and no more than half would be wasted
+     * (small blocks always stay when they fit). */
+    if (size <= old && (old <= 256 || size >= old / 2))
+        return p;
+    void *n = kmem_malloc(size);
+    if (!n)
+        return NULL;
+    memcpy(n, p, size < old ? size : old);
+    kmem_free(p);
+    return n;
+}
+
+void *kmem_reallocarray(void *p, size_t n, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return kmem_realloc(p, bytes);
+}
+
+static void *aligned(size_t align, size_t size)
+{
+    if (align <= MIN_ALIGN)
+        return kmem_malloc(size);
+    return malloc_slow(size, align);
+}
+
+int kmem_posix_memalign(void **out, size_t alignment, size_t size)
+{
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)))
+        return EINVAL;
+    int saved = errno;
+    void *p = aligned(alignment, size);
+    if (!p) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+void *kmem_aligned_alloc(size_t alignment, size_t size)
+{
+    if (alignment == 0 || (alignment & (alignment - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned(alignment, size);
+}
+
+void *kmem_memalign(size_t alignment, size_t size)
+{
+    if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (alignment & (alignment - 1)) /* glibc: the next power of two */
+        alignment = (size_t)1 << (sizeof(long) * 8 - (unsigned int)__builtin_clzl(alignment));
+    return aligned(alignment, size);
+}
+
+void *kmem_valloc(size_t size)
+{
+    return aligned(PAGE_SIZE, size);
+}
+
+void *kmem_pvalloc(size_t size)
+{
+    size_t rounded = (size + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE);
+}
+
+void kmem_malloc_classes_init(void)
+{
+    classes_init();
+}
+
+/* ---- the standard names ------------------------------------------------------------------- */
+
+/* Aliases, not wrappers: malloc is kmem_malloc, with no extra call. Builds
+ * that leave the plain names to another allocator (the sanitizers' tests)
+ * define KMEM_MALLOC_NO_ALIASES. */
+#ifndef KMEM_MALLOC_NO_ALIASES
+#define KMEM_ALIAS(name) __attribute__((alias(name), visibility("default")))
+void *malloc(size_t size) KMEM_ALIAS("kmem_malloc");
+void free(void *p) KMEM_ALIAS("kmem_free");
+void *calloc(size_t n, size_t size) KMEM_ALIAS("kmem_calloc");
+void *realloc(void *p, size_t size) KMEM_ALIAS("kmem_realloc");
+void *reallocarray(void *p, size_t n, size_t size) KMEM_ALIAS("kmem_reallocarray");
+int posix_memalign(void **out, size_t alignment, size_t size) KMEM_ALIAS("kmem_posix_memalign");
+void *aligned_alloc(size_t alignment, size_t size) KMEM_ALIAS("kmem_aligned_alloc");
+void *memalign(size_t alignment, size_t size) KMEM_ALIAS("kmem_memalign");
+void *valloc(size_t size) KMEM_ALIAS("kmem_valloc");
+void *pvalloc(size_t size) KMEM_ALIAS("kmem_pvalloc");
+size_t malloc_usable_size(void *p) KMEM_ALIAS("kmem_malloc_usable_size");
+#endif

@@ -63,6 +63,11 @@ static char class_names[NR_CLASSES][16];
  * path. */
 static uint16_t class_slot[NR_CLASSES] = {[0 ... NR_CLASSES - 1] = KMEM_CPU_SLOT_OFF(0)};
 
+/* The same for sizes 0..1024 by (size + 15) / 16, so that the common sizes
+ * find their slot with one shift and one load, as kmalloc's do. */
+enum { FAST_MAX = 1024 };
+static uint16_t small_slot[FAST_MAX / 16 + 1] = {[0 ... FAST_MAX / 16] = KMEM_CPU_SLOT_OFF(0)};
+
 /* Sizes 0..128 by (size + 15) / 16; above, four classes per doubling. */
 static KMEM_ALWAYS_INLINE unsigned int size_class(size_t size)
 {
@@ -91,6 +96,8 @@ static void classes_init(void)
     }
     for (unsigned int i = 0; i < NR_CLASSES; i++)
         __atomic_store_n(&class_slot[i], (uint16_t)classes[i].c_cpu_off, __ATOMIC_RELEASE);
+    for (size_t size = 0; size <= FAST_MAX; size += 16)
+        __atomic_store_n(&small_slot[size / 16], class_slot[size_class(size)], __ATOMIC_RELEASE);
 }
 
 /* ---- huge areas ---------------------------------------------------------------------- */
@@ -267,7 +274,11 @@ nomem:
 
 void *kmem_malloc(size_t size)
 {
-    if (likely(size <= SMALL_MAX)) {
+    if (likely(size <= FAST_MAX)) {
+        void *obj = cache_pop(__atomic_load_n(&small_slot[(size + 15) >> 4], __ATOMIC_RELAXED));
+        if (likely(obj))
+            return obj;
+    } else if (likely(size <= SMALL_MAX)) {
         void *obj = cache_pop(__atomic_load_n(&class_slot[size_class(size)], __ATOMIC_RELAXED));
         if (likely(obj))
             return obj;

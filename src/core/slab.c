@@ -587,7 +587,8 @@ void kmem_slab_for_each_cache(void (*fn)(struct kmem_cache *c, void *arg), void 
 }
 
 /* fork (fork.c): every cache's depot and slab locks, in the lock order,
- * with the cache list's lock around them. */
+ * with the cache list's lock around them (the list holds every cache, the
+ * static ones of the slab layer and kmalloc too). */
 void kmem_slab_fork_lock(void)
 {
     kmem_mutex_lock(&slab_caches_lock);
@@ -597,18 +598,10 @@ void kmem_slab_fork_lock(void)
         kmem_mutex_lock(&c->c_depot.d_lock);
         kmem_mutex_lock(&c->c_lock);
     }
-    kmem_mutex_lock(&kmem_cache_cache.c_depot.d_lock);
-    kmem_mutex_lock(&kmem_cache_cache.c_lock);
-    kmem_mutex_lock(&slab_header_cache.c_depot.d_lock);
-    kmem_mutex_lock(&slab_header_cache.c_lock);
 }
 
 void kmem_slab_fork_unlock(void)
 {
-    kmem_mutex_unlock(&slab_header_cache.c_lock);
-    kmem_mutex_unlock(&slab_header_cache.c_depot.d_lock);
-    kmem_mutex_unlock(&kmem_cache_cache.c_lock);
-    kmem_mutex_unlock(&kmem_cache_cache.c_depot.d_lock);
     struct list_head *pos;
     list_for_each (pos, &slab_caches) {
         struct kmem_cache *c = list_entry(pos, struct kmem_cache, c_link);

@@ -36,7 +36,7 @@ export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 unset LD_PRELOAD MALLOC_CONF PYTHONPATH PYTHONSTARTUP
 
 FAILED=0
-LIMIT=60 # seconds per run
+LIMIT=30 # seconds per run: a hung program (a deadlock at fork) is killed
 
 now_ns() { date +%s%N; }
 seconds() { # nanoseconds -> "S.SS"
@@ -53,10 +53,11 @@ run() {
     mkdir -p "$dir"
     local t0
     t0=$(now_ns)
+    # (The braces take bash's own "Killed" notice.)
     if [ -n "$preload" ]; then
-        (cd "$dir" && HOME=$dir timeout -k 5 $LIMIT env LD_PRELOAD="$preload" "$@") >"$out" 2>"$out.err" </dev/null
+        { (cd "$dir" && HOME=$dir timeout -k 5 $LIMIT env LD_PRELOAD="$preload" "$@") >"$out" 2>"$out.err" </dev/null; } 2>/dev/null
     else
-        (cd "$dir" && HOME=$dir timeout -k 5 $LIMIT "$@") >"$out" 2>"$out.err" </dev/null
+        { (cd "$dir" && HOME=$dir timeout -k 5 $LIMIT "$@") >"$out" 2>"$out.err" </dev/null; } 2>/dev/null
     fi
     STATUS=$?
     ELAPSED=$(($(now_ns) - t0))
@@ -78,7 +79,11 @@ check() {
         FAILED=1
     elif [ $status2 -ne 0 ] || ! cmp -s "$base.plain" "$base.lib" ||
         grep -q 'cannot be preloaded' "$base.lib.err"; then
-        echo "FAIL $name (exit status $status1 without the library, $status2 with it)"
+        local why="exit status $status1 without the library, $status2 with it"
+        case $status2 in
+        124 | 137) why="$why: timed out after $LIMIT s, killed" ;;
+        esac
+        echo "FAIL $name ($why)"
         echo "  stdout, without (---) and with (+++) LD_PRELOAD=$LIB:"
         diff -u "$base.plain" "$base.lib" | head -n 40 | sed 's/^/    /'
         echo "  stderr with the library:"

@@ -52,6 +52,36 @@
         harness_checks_failed++;                                                                   \
     } while (0)
 
+/* The parent's own watchdog: fork itself (the atfork handlers, the malloc's
+ * locks) can hang in the parent too. Armed around every fork and wait, it
+ * says where and exits 1 instead of leaving the test to ctest's timeout. */
+#define PARENT_TIMEOUT_S (CHILD_TIMEOUT_MS / 1000 + 20)
+static char watchdog_message[320];
+static volatile sig_atomic_t watchdog_length;
+
+static void watchdog_fired(int sig)
+{
+    (void)sig;
+    ssize_t r = write(STDERR_FILENO, watchdog_message, (size_t)watchdog_length);
+    (void)r;
+    _exit(1);
+}
+
+static void watchdog_arm(const char *what, int n)
+{
+    int len = snprintf(watchdog_message, sizeof watchdog_message,
+                       "%s:%d: %s: parent deadlocked at fork %d (no progress for %d s: in fork, "
+                       "its atfork handlers or the wait)\n",
+                       __FILE__, __LINE__, what, n, PARENT_TIMEOUT_S);
+    watchdog_length = len < (int)sizeof watchdog_message ? len : (int)sizeof watchdog_message - 1;
+    alarm(PARENT_TIMEOUT_S);
+}
+
+static void watchdog_disarm(void)
+{
+    alarm(0);
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -187,8 +217,10 @@ TEST(single_thread_child)
     for (int n = 0; n < 5; n++) {
         void *before = MT(malloc)(100 + (size_t)n * 5000); /* something in use at fork */
         fflush(NULL);
+        watchdog_arm("single_thread_child", n);
         pid_t pid = fork();
         if (pid < 0) {
+            watchdog_disarm();
             FAIL("fork: %s", strerror(errno));
             MT(free)(before);
             return;
@@ -196,6 +228,7 @@ TEST(single_thread_child)
         if (pid == 0)
             _exit(child_allocations());
         wait_child(pid, "single_thread_child", n);
+        watchdog_disarm();
         MT(free)(before);
         /* The parent goes on as before. */
         CHECK_EQ(child_allocations(), 0);
@@ -218,8 +251,15 @@ TEST(blocks_survive_fork)
     REQUIRE(pipe(to_child) == 0);
     REQUIRE(pipe(to_parent) == 0);
     fflush(NULL);
+    watchdog_arm("blocks_survive_fork", 0);
     pid_t pid = fork();
-    REQUIRE(pid >= 0);
+    if (pid < 0) {
+        watchdog_disarm();
+        FAIL("fork: %s", strerror(errno));
+        for (int i = 0; i < N; i++)
+            MT(free)(p[i]);
+        return;
+    }
     if (pid == 0) {
         char c;
         close(to_child[1]);
@@ -262,6 +302,7 @@ TEST(blocks_survive_fork)
     if (write(to_child[1], "p", 1) != 1)
         FAIL("blocks_survive_fork: write to the child: %s", strerror(errno));
     wait_child(pid, "blocks_survive_fork", 0);
+    watchdog_disarm();
     close(to_child[1]);
     close(to_parent[0]);
     for (int i = 0; i < N; i++) {
@@ -343,6 +384,7 @@ TEST(fork_while_threads)
     sleep_ms(20); /* let them get going */
     int failed = 0;
     for (int n = 0; n < NR_FORKS && failed < 3; n++) {
+        watchdog_arm("fork_while_threads", n);
         pid_t pid = fork();
         if (pid < 0) {
             FAIL("fork %d: %s", n, strerror(errno));
@@ -353,6 +395,7 @@ TEST(fork_while_threads)
         if (!wait_child(pid, "fork_while_threads", n))
             failed++;
     }
+    watchdog_disarm();
     atomic_store(&threads_stop, true);
     for (int i = 0; i < NR_THREADS; i++)
         pthread_join(threads[i], NULL);
@@ -419,8 +462,10 @@ TEST(atfork_handlers)
     atomic_store(&atfork_active, true);
     for (int n = 0; n < 10; n++) {
         fflush(NULL);
+        watchdog_arm("atfork_handlers", n);
         pid_t pid = fork();
         if (pid < 0) {
+            watchdog_disarm();
             FAIL("fork: %s", strerror(errno));
             break;
         }
@@ -429,6 +474,7 @@ TEST(atfork_handlers)
             _exit(child_allocations());
         }
         wait_child(pid, "atfork_handlers", n);
+        watchdog_disarm();
         CHECK(atfork_block == NULL); /* freed by the parent handler */
     }
     atomic_store(&atfork_active, false);
@@ -442,6 +488,11 @@ int main(void)
         printf("0 passed, 1 failed\n");
         return 1;
     }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = watchdog_fired;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
     RUN(single_thread_child);
     RUN(blocks_survive_fork);
     RUN(fork_while_threads);

@@ -13,10 +13,15 @@
  *                        handler, which adds a section; GFP_NOWAIT does not
  *                        call it; a handler that refuses gives NULL.
  *   hotplug_threads      two threads allocate while a third adds sections.
+ *   discard_hysteresis   free 4 MiB blocks beyond the slack go to the discard
+ *                        handler (oldest first), down to half the mark; a
+ *                        free/alloc cycle of a few blocks discards nothing;
+ *                        backed blocks are handed out before discarded ones.
  */
 #include "harness.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include <kmem.h>
@@ -207,11 +212,72 @@ TEST(hotplug_threads)
     kmem_shutdown();
 }
 
+static unsigned long discards;
+static phys_addr_t last_discard;
+
+static void count_discard(phys_addr_t phys, size_t bytes)
+{
+    discards++;
+    last_discard = phys;
+    CHECK_EQ(bytes, PAGE_SIZE << MAX_PAGE_ORDER);
+    CHECK_EQ(phys % bytes, 0);
+    memset(direct + phys, 0x5a, bytes); /* contents need not survive */
+}
+
+static unsigned long discarded(void)
+{
+    struct kmem_zone_info zi;
+    return kmem_zone_info(KMEM_ZONE_NORMAL, &zi) ? zi.discarded_pages : 0;
+}
+
+TEST(discard_hysteresis)
+{
+    REQUIRE(boot_machine());
+    REQUIRE(kmem_memory_add(BOOT, SPACE - BOOT) == 0);
+    discards = 0;
+    kmem_set_discard_handler(count_discard);
+    /* Everything is untouched so far: all of it counts as not backed. */
+    unsigned long all_clean = discarded();
+    CHECK(all_clean > (SPACE - 32 * MiB) / PAGE_SIZE);
+    enum { N = 48 };
+    struct page *blk[N];
+    for (int i = 0; i < N; i++)
+        REQUIRE((blk[i] = alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER)) != NULL);
+    /* Two blocks out and back, many times: within the slack, no discard. */
+    for (int r = 0; r < 100; r++) {
+        __free_pages(blk[0], MAX_PAGE_ORDER);
+        __free_pages(blk[1], MAX_PAGE_ORDER);
+        blk[0] = alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER);
+        blk[1] = alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER);
+        REQUIRE(blk[0] && blk[1]);
+    }
+    CHECK_EQ(discards, 0);
+    /* Free all 48: the backed free blocks pass the mark (4: little is in
+     * use), and the oldest are discarded down to 2 backed ones. */
+    for (int i = 0; i < N; i++)
+        __free_pages(blk[i], MAX_PAGE_ORDER);
+    CHECK(discards >= N - 4);
+    CHECK(discards <= N);
+    struct kmem_zone_info zi;
+    REQUIRE(kmem_zone_info(KMEM_ZONE_NORMAL, &zi));
+    CHECK(zi.nr_free[MAX_PAGE_ORDER] - zi.discarded_pages / (1UL << MAX_PAGE_ORDER) <= 4);
+    CHECK_EQ(kmem_page_check(), 0);
+    /* The backed ones come first: the next block is not one just discarded. */
+    struct page *again = alloc_pages(GFP_KERNEL, MAX_PAGE_ORDER);
+    REQUIRE(again != NULL);
+    CHECK(((phys_addr_t)page_to_pfn(again) << PAGE_SHIFT) != last_discard);
+    __free_pages(again, MAX_PAGE_ORDER);
+    CHECK(drain_count() > (SPACE - 32 * MiB) / PAGE_SIZE); /* all still usable */
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_shutdown();
+}
+
 int main(void)
 {
     RUN(hotplug_add);
     RUN(hotplug_bad_ranges);
     RUN(hotplug_grow_handler);
     RUN(hotplug_threads);
+    RUN(discard_hysteresis);
     return harness_report();
 }

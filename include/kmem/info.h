@@ -33,6 +33,9 @@ struct kmem_zone_info {
     unsigned long managed_pages;           /* frames given to the buddy system */
     unsigned long free_pages;              /* frames on the buddy free lists */
     unsigned long pcp_pages;               /* frames on per-CPU lists */
+    unsigned long discarded_pages;         /* free frames the host does not back:
+                                              never touched, or given back
+                                              (kmem_set_discard_handler) */
     unsigned long nr_free[NR_PAGE_ORDERS]; /* free blocks of each order */
     unsigned int pcp_batch;                /* blocks moved per refill or drain (order 0) */
     unsigned int pcp_high;                 /* a per-CPU list longer than this drains */

@@ -127,6 +127,16 @@ KMEM_API int kmem_memory_add(phys_addr_t base, size_t size);
 typedef bool (*kmem_grow_fn)(unsigned long pages);
 KMEM_API kmem_grow_fn kmem_set_grow_handler(kmem_grow_fn fn);
 
+/* Giving free memory back to the host. When a zone holds more free blocks
+ * of MAX_PAGE_ORDER that the host backs than its high mark (a sixteenth of
+ * the memory in use, at least 4 blocks), the oldest ones are handed to this
+ * handler, with no kmem lock held and the block off the free lists, until
+ * half the mark is left; the handler makes the host drop their backing
+ * (madvise(MADV_DONTNEED)); their contents need not survive. Allocation
+ * prefers backed blocks. NULL (the default): nothing is given back. */
+typedef void (*kmem_discard_fn)(phys_addr_t phys, size_t bytes);
+KMEM_API kmem_discard_fn kmem_set_discard_handler(kmem_discard_fn fn);
+
 /* fork: kmem_fork_prepare takes every kmem lock in the global lock order
  * (src/core/fork.c); after fork, the parent calls kmem_fork_parent and the
  * child kmem_fork_child, which release them. A host registers them with

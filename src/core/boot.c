@@ -84,7 +84,9 @@ void kmem_region_give(const struct kmem_region *r)
             continue;
         for (unsigned long pfn = s; pfn < e; pfn++)
             pf_pfn_to_page(pfn)->pg_state = PS_TAIL;
+        z->z_give_clean = true; /* the host has not backed it yet */
         buddy_give_range_locked(z, s, e);
+        z->z_give_clean = false;
         __atomic_store_n(&z->z_managed_pages, z->z_managed_pages + (e - s), __ATOMIC_RELAXED);
     }
 }
@@ -135,6 +137,7 @@ void kmem_shutdown(void)
     kmem_frames.fr_nr_pfns = 0;
     kmem_frames.fr_max_pfns = 0;
     kmem_grow_handler = NULL;
+    kmem_set_discard_handler(NULL);
 }
 
 bool kmem_is_up(void)

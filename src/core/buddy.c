@@ -40,18 +40,33 @@
 struct zone kmem_zones[KMEM_NR_ZONES];
 uint8_t kmem_kernel_zone;
 
+/* Blocks of MAX_PAGE_ORDER are listed backed first, discarded last
+ * (discard.c): a new one goes to the front, and counts as backed, unless it
+ * is memory the host has never backed (boot, hotplug). */
 static inline void free_area_add(struct zone *z, struct page *head, unsigned int order)
 {
     head->pg_order = (uint8_t)order;
     page_set_state(head, PS_FREE);
-    list_add(&head->pg_lru, &z->z_free_area[order].fa_list);
+    if (order == MAX_PAGE_ORDER && z->z_give_clean) {
+        list_add_tail(&head->pg_lru, &z->z_free_area[order].fa_list);
+    } else {
+        list_add(&head->pg_lru, &z->z_free_area[order].fa_list);
+        if (order == MAX_PAGE_ORDER) {
+            z->z_max_dirty++;
+            kmem_discard_note_locked(z);
+        }
+    }
     z->z_free_area[order].fa_nr_free++;
 }
 
+/* Only the first block of a list is ever taken out at MAX_PAGE_ORDER
+ * (merging stops below it), so it is backed while any block is. */
 static inline void free_area_del(struct zone *z, struct page *head, unsigned int order)
 {
     list_del(&head->pg_lru);
     z->z_free_area[order].fa_nr_free--;
+    if (order == MAX_PAGE_ORDER && z->z_max_dirty)
+        z->z_max_dirty--;
 }
 
 /* Is the block at buddy_pfn a free block of this order that we may merge
@@ -149,4 +164,5 @@ void buddy_free(struct zone *z, struct page *page, unsigned int order)
     buddy_give_locked(z, pf_page_to_pfn(page), order);
     kmem_mutex_unlock(&z->z_lock);
     kmem_pages_freed();
+    kmem_discard_maybe();
 }

@@ -18,7 +18,7 @@
  * bounded by the magazine and per-CPU list sizes.
  *
  * The global lock order (each file's own order is a part of it):
- *   hotplug_lock -> shrinker_lock -> slab_caches_lock -> per cache
+ *   discard_busy -> hotplug_lock -> shrinker_lock -> slab_caches_lock -> per cache
  *   (depot lock -> slab lock) -> registry_lock -> every CPU's list lock ->
  *   zone locks (DMA -> Normal) -> vs_lock -> id_lock.
  */
@@ -29,6 +29,7 @@
 
 void kmem_fork_prepare(void)
 {
+    kmem_discard_fork_lock(true);
     kmem_hotplug_fork_lock(true);
     kmem_shrinker_fork_lock(true);
     kmem_slab_fork_lock();
@@ -49,6 +50,7 @@ static void fork_unlock_all(void)
     kmem_slab_fork_unlock();
     kmem_shrinker_fork_lock(false);
     kmem_hotplug_fork_lock(false);
+    kmem_discard_fork_lock(false);
 }
 
 void kmem_fork_parent(void)

@@ -14,5 +14,6 @@ void kmem_shrinker_fork_lock(bool lock);
 void kmem_magazine_fork_lock(bool lock);
 void kmem_vmalloc_fork_lock(bool lock);
 void kmem_hotplug_fork_lock(bool lock);
+void kmem_discard_fork_lock(bool lock);
 
 #endif /* KMEM_FORK_H */

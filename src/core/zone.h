@@ -35,8 +35,14 @@ struct zone {
     unsigned long z_end_pfn;
     unsigned long z_managed_pages; /* frames the buddy system owns (grows
                                       only when memory is added) */
-    unsigned int z_pcp_batch;      /* frames moved per per-CPU refill/drain */
-    unsigned int z_pcp_high;       /* frames a per-CPU list may hold; 0: none */
+    /* Giving memory back (discard.c): the free blocks of MAX_PAGE_ORDER are
+     * listed backed ("dirty": touched since the host last took them) first,
+     * then discarded ("clean"); z_max_dirty counts the first kind. */
+    unsigned long z_max_dirty;
+    unsigned long z_discarding; /* blocks off the lists being discarded */
+    bool z_give_clean;          /* boot and hotplug: new blocks are clean */
+    unsigned int z_pcp_batch;   /* frames moved per per-CPU refill/drain */
+    unsigned int z_pcp_high;    /* frames a per-CPU list may hold; 0: none */
     const char *z_name;
 } KMEM_CACHE_ALIGNED;
 
@@ -94,6 +100,18 @@ static KMEM_ALWAYS_INLINE uint16_t page_head_word(const struct page *page)
  * of one block cannot both reach the free lists. */
 struct page *buddy_alloc(struct zone *z, unsigned int order, unsigned long mark);
 void buddy_free(struct zone *z, struct page *page, unsigned int order);
+
+/* Giving free memory back to the host (discard.c). kmem_discard_pending
+ * says a zone holds more backed free blocks than its high mark; free paths
+ * call kmem_discard_run with no lock held to bring it to the low mark. */
+extern KMEM_HIDDEN int kmem_discard_pending;
+void kmem_discard_note_locked(struct zone *z);
+void kmem_discard_run(void);
+static inline void kmem_discard_maybe(void)
+{
+    if (unlikely(__atomic_load_n(&kmem_discard_pending, __ATOMIC_RELAXED)))
+        kmem_discard_run();
+}
 
 /* Boot and hotplug (boot.c, hotplug.c). */
 struct kmem_region;

@@ -131,6 +131,13 @@ static bool grow(unsigned long pages)
     return ok;
 }
 
+/* The buddy system's oldest free 4 MiB blocks, beyond its slack
+ * (src/core/discard.c): the host takes their pages back. */
+static void discard(phys_addr_t phys, size_t bytes)
+{
+    madvise(m.direct + phys, bytes, MADV_DONTNEED);
+}
+
 /* ---- fork -------------------------------------------------------------------------- */
 
 /* glibc's stdio list lock (recursive); absent elsewhere. */
@@ -227,6 +234,7 @@ static bool boot(void)
     m.memory = BOOT_MEMORY;
     m.sections = 1;
     kmem_set_grow_handler(grow);
+    kmem_set_discard_handler(discard);
     kmem_malloc_classes_init();
     return true;
 }
@@ -272,8 +280,10 @@ int kmem_malloc_info(struct kmem_malloc_info *info)
     kmem_mutex_unlock(&m.grow_lock);
     for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
         struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
+        if (kmem_zone_info((enum kmem_zone_type)zt, &zi)) {
             info->free_bytes += (zi.free_pages + zi.pcp_pages) << PAGE_SHIFT;
+            info->discarded_bytes += zi.discarded_pages << PAGE_SHIFT;
+        }
     }
     kmem_malloc_huge_info(&info->huge_bytes, &info->huge_areas);
     return 0;

@@ -19,6 +19,11 @@ extern "C" {
 #define SLAB_HWCACHE_ALIGN 0x00002000u /* align objects on cache lines */
 #define SLAB_STORE_USER    0x00010000u /* remember who allocated and freed (debugging) */
 #define SLAB_PANIC         0x00040000u /* panic if the cache cannot be created */
+/* kmem's own: pack tightly, for caches of very many objects (the malloc's
+ * classes): slabs may be larger so that at most 1/32 of each is wasted
+ * (instead of Bonwick's 1/8), and slab headers live off the slab from
+ * 256-byte objects on (instead of 512). */
+#define SLAB_TIGHT_PACK 0x00100000u
 
 struct kmem_cache;
 

@@ -95,8 +95,9 @@ static unsigned int objs_fitting(const struct kmem_cache *c, unsigned int bytes)
 }
 
 /* Choose the slab order: the smallest whose waste is at most 1/8 of the slab
- * (large objects get larger slabs: 20000-byte objects, 3 to a 64 KiB slab);
- * if no order up to MAX_PAGE_ORDER achieves it, the one wasting the least. */
+ * (1/32 with SLAB_TIGHT_PACK; large objects get larger slabs: 20000-byte
+ * objects, 3 to a 64 KiB slab); if no order up to MAX_PAGE_ORDER achieves
+ * it, the one wasting the least. */
 static bool cache_geometry(struct kmem_cache *c)
 {
     unsigned int best = 0, best_objs = 0;
@@ -114,7 +115,7 @@ static bool cache_geometry(struct kmem_cache *c)
             best_objs = objs;
             best_waste = waste;
         }
-        if (waste * 8 <= bytes)
+        if (waste * ((c->c_flags & SLAB_TIGHT_PACK) ? 32 : 8) <= bytes)
             break;
     }
     if (!best_objs)
@@ -158,7 +159,8 @@ static void cache_init(struct kmem_cache *c, const char *name, unsigned int size
     c->c_align = cache_alignment(size, align, flags);
     c->c_size = round_up(size, c->c_align);
     c->c_flags = flags;
-    c->c_offslab = c->c_size >= SLAB_ONSLAB_LIMIT;
+    c->c_offslab =
+        c->c_size >= ((flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2 : SLAB_ONSLAB_LIMIT);
     kmem_mutex_init(&c->c_lock);
     list_init(&c->c_full);
     list_init(&c->c_partial);

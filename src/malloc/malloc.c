@@ -92,7 +92,7 @@ static void classes_init(void)
         /* Powers of two are naturally aligned, so memalign can use them. */
         unsigned int align = (size & (size - 1)) ? MIN_ALIGN : size;
         kmem_snprintf(class_names[i], sizeof class_names[i], "malloc-%u", size);
-        kmem_cache_setup_static(&classes[i], class_names[i], size, align, 0, true);
+        kmem_cache_setup_static(&classes[i], class_names[i], size, align, SLAB_TIGHT_PACK, true);
     }
     for (unsigned int i = 0; i < NR_CLASSES; i++)
         __atomic_store_n(&class_slot[i], (uint16_t)classes[i].c_cpu_off, __ATOMIC_RELEASE);

@@ -589,6 +589,31 @@ static void check_objects_aligned(struct kmem_cache *c, unsigned int align)
     CHECK_EQ(kmem_cache_check(c), 0);
 }
 
+/* SLAB_TIGHT_PACK: at most 1/32 of a slab wasted, off-slab headers from
+ * 256 bytes on (the malloc's size classes, four per doubling). */
+TEST(slab_tight_pack)
+{
+    REQUIRE(kmem_init(NULL) == 0);
+    for (unsigned int e = 4; e <= 13; e++)
+        for (unsigned int q = 1; q <= 4; q++) {
+            unsigned int size = (1u << e) + q * (1u << (e - 2));
+            char name[32];
+            snprintf(name, sizeof name, "tight-%u", size);
+            struct kmem_cache *c = kmem_cache_create(name, size, 16, SLAB_TIGHT_PACK, NULL);
+            REQUIRE(c != NULL);
+            struct kmem_cache_info in = info_of(c);
+            unsigned long bytes = slab_bytes(&in);
+            CHECK(in.waste_per_slab * 32UL <= bytes);
+            CHECK_EQ(in.offslab, in.size >= 256);
+            void *o = kmem_cache_alloc(c, GFP_KERNEL);
+            CHECK(o != NULL);
+            kmem_cache_free(c, o);
+            kmem_cache_destroy(c);
+        }
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_exit();
+}
+
 TEST(slab_align)
 {
     REQUIRE(kmem_init(NULL) == 0);
@@ -1979,6 +2004,7 @@ int main(void)
     setvbuf(stderr, NULL, _IOLBF, 0);
     RUN_CLEAN(slab_book_figure_9_27);
     RUN_CLEAN(slab_geometry);
+    RUN_CLEAN(slab_tight_pack);
     RUN_CLEAN(slab_align);
     RUN_CLEAN(slab_hwcache_align);
     RUN_CLEAN(slab_colouring);

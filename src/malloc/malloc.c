@@ -160,6 +160,22 @@ static struct huge_area *huge_find_locked(uintptr_t addr)
     }
 }
 
+/* List the area [addr, addr + usable) with its guard page. false: no memory
+ * for a bigger table. */
+static bool huge_insert_locked(uintptr_t addr, size_t usable)
+{
+    if ((huge.used + 1) * 4 > huge.cap * 3 && !huge_table_grow_locked())
+        return false;
+    size_t j = huge_hash(addr, huge.cap);
+    while (huge.slots[j].ha_addr > 1)
+        j = (j + 1) & (huge.cap - 1);
+    huge.used += huge.slots[j].ha_addr == 0;
+    huge.slots[j] = (struct huge_area){addr, addr, usable + PAGE_SIZE, usable};
+    huge.live++;
+    huge.bytes += usable;
+    return true;
+}
+
 /* A huge area of size bytes aligned to align (a power of two >= a page). */
 static KMEM_NOINLINE void *huge_alloc(size_t size, size_t align)
 {
@@ -180,20 +196,54 @@ static KMEM_NOINLINE void *huge_alloc(size_t size, size_t align)
         munmap((void *)end, (uintptr_t)base + len - end);
     mprotect((void *)(addr + usable), PAGE_SIZE, PROT_NONE);
     kmem_mutex_lock(&huge.lock);
-    if ((huge.used + 1) * 4 > huge.cap * 3 && !huge_table_grow_locked()) {
-        kmem_mutex_unlock(&huge.lock);
+    bool listed = huge_insert_locked(addr, usable);
+    kmem_mutex_unlock(&huge.lock);
+    if (!listed) {
         munmap((void *)addr, usable + PAGE_SIZE);
         return NULL;
     }
-    size_t j = huge_hash(addr, huge.cap);
-    while (huge.slots[j].ha_addr > 1)
-        j = (j + 1) & (huge.cap - 1);
-    huge.used += huge.slots[j].ha_addr == 0;
-    huge.slots[j] = (struct huge_area){addr, addr, usable + PAGE_SIZE, usable};
-    huge.live++;
-    huge.bytes += usable;
-    kmem_mutex_unlock(&huge.lock);
     return (void *)addr;
+}
+
+/* Grow the huge area at p to size bytes with mremap: the kernel moves page
+ * tables, not bytes, and may grow it in place. The guard page is unmapped
+ * first (mremap takes one mapping) and made again at the new end. false:
+ * p is no huge area or the host refused; p is then unchanged. */
+static bool huge_grow(void *p, size_t size, void **out)
+{
+    size_t usable = (size + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
+    if (usable < size || usable + PAGE_SIZE < usable)
+        return false;
+    kmem_mutex_lock(&huge.lock);
+    struct huge_area *a = huge_find_locked((uintptr_t)p);
+    size_t old = a ? a->ha_usable : 0;
+    kmem_mutex_unlock(&huge.lock);
+    if (!a || usable <= old)
+        return false;
+    char *guard = (char *)p + old;
+    munmap(guard, PAGE_SIZE);
+    char *n = mremap(p, old, usable + PAGE_SIZE, MREMAP_MAYMOVE);
+    if (n == MAP_FAILED) {
+        /* Put the guard back (unless another mapping took its place). */
+        mmap(guard, PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        return false;
+    }
+    mprotect(n + usable, PAGE_SIZE, PROT_NONE);
+    kmem_mutex_lock(&huge.lock);
+    a = huge_find_locked((uintptr_t)p);
+    a->ha_addr = 1; /* deleted; the entry below replaces it */
+    huge.live--;
+    huge.bytes -= old;
+    if (!huge_insert_locked((uintptr_t)n, usable)) {
+        /* No room in the table (the host refused a bigger one): the area
+         * cannot be listed, so it cannot be kept. */
+        kmem_mutex_unlock(&huge.lock);
+        munmap(n, usable + PAGE_SIZE);
+        kmem_error(KMERR_CORRUPTION, "realloc(%p, %zu): no memory to list the moved area", p, size);
+    }
+    kmem_mutex_unlock(&huge.lock);
+    *out = n;
+    return true;
 }
 
 /* Remove the huge area at p; false if there is none. */
@@ -364,7 +414,10 @@ void *kmem_realloc(void *p, size_t size)
      * (small blocks always stay when they fit). */
     if (size <= old && (old <= 256 || size >= old / 2))
         return p;
-    void *n = kmem_malloc(size);
+    void *n;
+    if (size > MID_MAX && old > MID_MAX && size > old && huge_grow(p, size, &n))
+        return n;
+    n = kmem_malloc(size);
     if (!n)
         return NULL;
     memcpy(n, p, size < old ? size : old);

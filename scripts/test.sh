@@ -4,7 +4,10 @@
 #   clang     clang, RelWithDebInfo, -Werror: every test
 #   asan      gcc with AddressSanitizer + UndefinedBehaviorSanitizer: every test
 #   tsan      gcc with ThreadSanitizer: every test
-# Missing Debian packages (pkg-config, clang) are installed with apt-get.
+# Missing Debian packages are installed with apt-get (scripts/deps.sh): the
+# build's (pkg-config, clang) and the programs that tests/malloc runs under the
+# preloaded malloc (realprog.sh, pyregrtest.sh). When that fails the suite
+# goes on: a test whose program is missing says "skipped".
 # Usage: scripts/test.sh [config...]   (default: all four)
 # The last line is the total: "N passed, M failed".
 set -u
@@ -13,7 +16,11 @@ root=$(pwd)
 configs=${*:-release clang asan tsan}
 jobs=$(nproc)
 
-scripts/deps.sh pkg-config clang || echo "test: could not install packages; continuing" >&2
+scripts/deps.sh pkg-config clang ||
+  echo "test: could not install pkg-config, clang; continuing" >&2
+scripts/deps.sh python3 sqlite3 perl git jq gawk lua5.4 redis-server redis-tools gcc \
+  libpython3.11-testsuite ||
+  echo "test: could not install the real-program tests' packages; continuing" >&2
 
 passed=0
 failed=0

@@ -9,7 +9,13 @@
 # sqlite3 (a table of 20000 rows from a recursive CTE, group by, order by,
 # join), perl (hashes and regexes), git (a repository of a few commits with
 # fixed authors and dates: deterministic hashes; gc and fsck), jq (a JSON
-# transform), gawk and lua5.4. A program that is not installed is skipped.
+# transform), gawk, lua5.4, gcc and clang (a generated C file of some 600
+# lines at -O2: the diagnostics, the assembly's checksum, the linked program's
+# output, and the errors for a broken file) and redis-server (on 127.0.0.1, a
+# free port of 6390-6399, no persistence: some 10000 commands of a generated
+# workload through redis-cli, then DEBUG DIGEST of the data set; only
+# the server is run with the library). A program that is not installed is
+# skipped.
 #
 # One line per program: "ok NAME (T1 s vs T2 s)", times without and with the
 # library, or "FAIL NAME" and the difference. Exit status 1 if any failed.
@@ -26,7 +32,16 @@ if [ ! -r "$LIB" ]; then
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/realprog.XXXXXX") || exit 2
-trap '[ -n "${REALPROG_KEEP:-}" ] || rm -rf "$TMP"' EXIT
+REDIS_PID= # a redis-server of ours that is still running
+cleanup() {
+    if [ -n "$REDIS_PID" ]; then
+        kill -9 "$REDIS_PID" 2>/dev/null
+        wait "$REDIS_PID" 2>/dev/null
+    fi
+    [ -n "${REALPROG_KEEP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM HUP
 
 # The same environment for both runs: no user or system configuration, no
 # randomised hashing, the C locale.
@@ -72,7 +87,13 @@ check() {
     run "$base.dir" "$base.plain" "" "$@"
     local status1=$STATUS time1=$ELAPSED
     run "$base.dir" "$base.lib" "$LIB" "$@"
-    local status2=$STATUS time2=$ELAPSED
+    report "$name" "$base" $status1 $time1 $STATUS $ELAPSED
+}
+
+# report NAME BASE STATUS1 TIME1 STATUS2 TIME2: compare BASE.plain with
+# BASE.lib, the outputs without and with the library, and say ok or FAIL.
+report() {
+    local name=$1 base=$2 status1=$3 time1=$4 status2=$5 time2=$6
     if [ $status1 -ne 0 ]; then
         echo "FAIL $name: fails without the library too (exit status $status1); its stderr:"
         tail -n 20 "$base.plain.err" | sed 's/^/    /'
@@ -332,6 +353,76 @@ if command -v lua5.4 >/dev/null 2>&1; then
     check lua5.4 lua5.4 "$TMP/work.lua"
 else
     skip lua5.4
+fi
+
+# ---- gcc and clang: a generated C file at -O2 --------------------------------------------
+cat >"$TMP/work-cc.sh" <<'EOF'
+cc=$1
+{
+    echo '#include <stdio.h>'
+    for i in $(seq 1 150); do
+        echo "static unsigned long f$i(unsigned long x) { unsigned long s = $i;"
+        echo "  for (unsigned long k = 0; k < (x & 31); k++) s = s * 6364136223846793005UL + (k ^ $i);"
+        echo "  return s ^ (x >> ($i % 13)); }"
+    done
+    echo 'int main(void) { unsigned long h = 0;'
+    for i in $(seq 1 150); do echo "  h = h * 31 + f$i(h + $i);"; done
+    echo '  printf("%lu\n", h); return 0; }'
+} >gen.c
+printf 'int main(void) { return undeclared_thing + ; }\n' >bad.c
+$cc -O2 -S -o gen.s gen.c && grep -v '\.ident\|\.file' gen.s | cksum
+$cc -O2 -o gen gen.c && ./gen
+$cc -c bad.c -o bad.o 2>&1 | grep -c 'error'
+EOF
+for cc in gcc clang; do
+    if command -v $cc >/dev/null 2>&1; then
+        check $cc bash "$TMP/work-cc.sh" $cc
+    else
+        skip $cc
+    fi
+done
+
+# ---- redis-server: bounded load on 127.0.0.1 ----------------------------------------------
+cat >"$TMP/work-redis.sh" <<'EOF'
+port=
+for p in 6390 6391 6392 6393 6394 6395 6396 6397 6398 6399; do
+    if ! env -u LD_PRELOAD redis-cli -h 127.0.0.1 -p $p ping >/dev/null 2>&1; then
+        port=$p
+        break
+    fi
+done
+[ -n "$port" ] || { echo "no free port"; exit 1; }
+redis-server --bind 127.0.0.1 --port $port --save "" --appendonly no --daemonize no \
+    --dir "$PWD" >server.log 2>&1 &
+server=$!
+trap 'kill -9 $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+unset LD_PRELOAD # the client runs plain: only the server is under test
+for i in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p $port ping >/dev/null 2>&1 && break
+    sleep 0.05
+done
+{
+    for i in $(seq 1 2000); do
+        echo "SET key:$i value-$((i * 7919 % 10007))-$(printf '%0*d' $((i % 200)) 0)"
+        echo "INCRBY counter:$((i % 50)) $i"
+        echo "LPUSH list:$((i % 20)) item-$i"
+        echo "HSET hash:$((i % 30)) field-$i $((i * i))"
+        echo "ZADD zset:$((i % 10)) $((i * 31 % 997)) member-$i"
+    done
+    for i in $(seq 1 7 2000); do echo "GET key:$i"; echo "DEL key:$((i + 1))"; done
+    for i in $(seq 0 19); do echo "LRANGE list:$i 0 5"; echo "LTRIM list:$i 0 30"; done
+    for i in $(seq 0 9); do echo "ZRANGE zset:$i 0 4 WITHSCORES"; done
+    echo "DBSIZE"
+} | redis-cli -h 127.0.0.1 -p $port | cksum
+redis-cli -h 127.0.0.1 -p $port DEBUG DIGEST
+redis-cli -h 127.0.0.1 -p $port shutdown nosave >/dev/null 2>&1
+wait $server
+echo "server exit $?"
+EOF
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    check redis bash "$TMP/work-redis.sh"
+else
+    skip redis-server
 fi
 
 exit $FAILED

@@ -111,12 +111,24 @@ struct huge_area {
     size_t ha_usable;
 };
 
+/* Freed huge areas kept mapped for reuse (HUGE_CACHE at most, together no
+ * more than the larger of 64 MiB and half the live huge bytes): a program
+ * that frees and allocates blocks of tens of MiB gets its pages back without
+ * faulting them in again, as glibc's raised mmap threshold gives them. */
+enum { HUGE_CACHE = 8 };
+#define HUGE_CACHE_MIN ((size_t)64 << 20)
+
 static struct {
     struct kmem_mutex lock;
     struct huge_area *slots;
     size_t cap; /* a power of two, or 0 */
     size_t used, live;
     size_t bytes;
+    struct {
+        uintptr_t addr; /* 0: empty */
+        size_t usable;
+    } cache[HUGE_CACHE];
+    size_t cached_bytes;
 } huge;
 
 static inline size_t huge_hash(uintptr_t addr, size_t cap)
@@ -176,10 +188,97 @@ static bool huge_insert_locked(uintptr_t addr, size_t usable)
     return true;
 }
 
-/* A huge area of size bytes aligned to align (a power of two >= a page). */
-static KMEM_NOINLINE void *huge_alloc(size_t size, size_t align)
+/* Resize the mapped area [addr, addr + old) and its guard page to usable
+ * bytes: the guard is unmapped, mremap grows (fresh zero pages) or shrinks
+ * it, in place or moved, and the guard is made at the new end. The new
+ * address, or 0 (the area is then unchanged, its guard page made again
+ * unless another mapping took the place). */
+static uintptr_t area_resize(uintptr_t addr, size_t old, size_t usable)
+{
+    munmap((void *)(addr + old), PAGE_SIZE);
+    void *n = mremap((void *)addr, old, usable + PAGE_SIZE, MREMAP_MAYMOVE);
+    if (n == MAP_FAILED) {
+        mmap((void *)(addr + old), PAGE_SIZE, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        return 0;
+    }
+    mprotect((char *)n + usable, PAGE_SIZE, PROT_NONE);
+    return (uintptr_t)n;
+}
+
+/* A cached area for usable bytes (the closest in size), resized to it; 0 if
+ * none. *dirty_bytes: how much of it holds old contents. */
+static uintptr_t huge_cache_take(size_t usable, size_t *dirty_bytes)
+{
+    kmem_mutex_lock(&huge.lock);
+    int best = -1;
+    size_t best_gap = SIZE_MAX;
+    for (int i = 0; i < HUGE_CACHE; i++) {
+        if (!huge.cache[i].addr)
+            continue;
+        size_t u = huge.cache[i].usable, gap = u > usable ? u - usable : usable - u;
+        if (gap < best_gap) {
+            best = i;
+            best_gap = gap;
+        }
+    }
+    uintptr_t addr = 0;
+    size_t old = 0;
+    if (best >= 0) {
+        addr = huge.cache[best].addr;
+        old = huge.cache[best].usable;
+        huge.cache[best].addr = 0;
+        huge.cached_bytes -= old;
+    }
+    kmem_mutex_unlock(&huge.lock);
+    if (!addr)
+        return 0;
+    *dirty_bytes = old < usable ? old : usable;
+    if (old == usable)
+        return addr;
+    uintptr_t n = area_resize(addr, old, usable);
+    if (!n)
+        munmap((void *)addr, old + PAGE_SIZE);
+    return n;
+}
+
+/* Keep the freed area [addr, addr + usable) (and its guard) for reuse;
+ * false: no room, the caller unmaps it. */
+static bool huge_cache_put_locked(uintptr_t addr, size_t usable)
+{
+    size_t budget = huge.bytes / 2 > HUGE_CACHE_MIN ? huge.bytes / 2 : HUGE_CACHE_MIN;
+    if (huge.cached_bytes + usable > budget)
+        return false;
+    for (int i = 0; i < HUGE_CACHE; i++)
+        if (!huge.cache[i].addr) {
+            huge.cache[i].addr = addr;
+            huge.cache[i].usable = usable;
+            huge.cached_bytes += usable;
+            return true;
+        }
+    return false;
+}
+
+/* A huge area of size bytes aligned to align (a power of two >= a page),
+ * zeroed if zero. */
+static KMEM_NOINLINE void *huge_alloc(size_t size, size_t align, bool zero)
 {
     size_t usable = (size + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
+    if (usable >= size && align <= PAGE_SIZE) {
+        size_t dirty = 0;
+        uintptr_t addr = huge_cache_take(usable, &dirty);
+        if (addr) {
+            if (zero)
+                memset((void *)addr, 0, dirty); /* the rest is fresh */
+            kmem_mutex_lock(&huge.lock);
+            bool listed = huge_insert_locked(addr, usable);
+            kmem_mutex_unlock(&huge.lock);
+            if (listed)
+                return (void *)addr;
+            munmap((void *)addr, usable + PAGE_SIZE);
+            return NULL;
+        }
+    }
     size_t slack = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
     size_t len = usable + PAGE_SIZE + slack; /* + the guard page */
     if (usable < size || len < usable)
@@ -220,15 +319,9 @@ static bool huge_grow(void *p, size_t size, void **out)
     kmem_mutex_unlock(&huge.lock);
     if (!a || usable <= old)
         return false;
-    char *guard = (char *)p + old;
-    munmap(guard, PAGE_SIZE);
-    char *n = mremap(p, old, usable + PAGE_SIZE, MREMAP_MAYMOVE);
-    if (n == MAP_FAILED) {
-        /* Put the guard back (unless another mapping took its place). */
-        mmap(guard, PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    char *n = (char *)area_resize((uintptr_t)p, old, usable);
+    if (!n)
         return false;
-    }
-    mprotect(n + usable, PAGE_SIZE, PROT_NONE);
     kmem_mutex_lock(&huge.lock);
     a = huge_find_locked((uintptr_t)p);
     a->ha_addr = 1; /* deleted; the entry below replaces it */
@@ -259,8 +352,10 @@ static bool huge_free(const void *p)
     a->ha_addr = 1; /* deleted */
     huge.live--;
     huge.bytes -= copy.ha_usable;
+    bool kept = copy.ha_base == copy.ha_addr && huge_cache_put_locked(copy.ha_addr, copy.ha_usable);
     kmem_mutex_unlock(&huge.lock);
-    munmap((void *)copy.ha_base, copy.ha_len);
+    if (!kept)
+        munmap((void *)copy.ha_base, copy.ha_len);
     return true;
 }
 
@@ -313,7 +408,7 @@ static KMEM_NOINLINE void *malloc_slow(size_t size, size_t align)
         size_t want = size > align ? size : align;
         p = kmalloc(want, GFP_KERNEL); /* above 16 KiB: always a block */
     } else {
-        p = huge_alloc(size, align > PAGE_SIZE ? align : PAGE_SIZE);
+        p = huge_alloc(size, align > PAGE_SIZE ? align : PAGE_SIZE, false);
     }
     if (p)
         return p;
@@ -394,9 +489,15 @@ void *kmem_calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (bytes > MID_MAX && bytes <= (size_t)PTRDIFF_MAX && kmem_malloc_machine_up()) {
+        /* A huge area: only what a reused one held needs zeroing. */
+        void *p = huge_alloc(bytes, PAGE_SIZE, true);
+        if (!p)
+            errno = ENOMEM;
+        return p;
+    }
     void *p = kmem_malloc(bytes);
-    /* Huge areas are fresh mappings, zero already. */
-    if (p && (bytes <= MID_MAX || pf_virt_valid(p)))
+    if (p)
         memset(p, 0, bytes);
     return p;
 }

@@ -253,6 +253,39 @@ TEST(magazine_single_thread_no_resize)
     kmem_exit();
 }
 
+/* A SLAB_TIGHT_PACK cache's depot keeps about 1 MiB of objects in full
+ * magazines: after 100000 objects are freed, the rest are back in their
+ * slabs and the empty slabs back in the page allocator. A plain cache keeps
+ * them all until reclaim. */
+TEST(magazine_tight_depot_bounded)
+{
+    up();
+    enum { N = 100000, SIZE = 256 };
+    static void *objs[N];
+    struct kmem_cache *tight = kmem_cache_create("tight", SIZE, 0, SLAB_TIGHT_PACK, NULL);
+    struct kmem_cache *plain = kmem_cache_create("plain", SIZE, 0, 0, NULL);
+    REQUIRE(tight && plain);
+    struct kmem_cache *both[2] = {tight, plain};
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < N; i++)
+            REQUIRE((objs[i] = kmem_cache_alloc(both[k], GFP_KERNEL)) != NULL);
+        for (int i = 0; i < N; i++)
+            kmem_cache_free(both[k], objs[i]);
+    }
+    struct kmem_cache_info t = info_of(tight), p = info_of(plain);
+    unsigned long kept = t.depot_full * t.magazine_size * (unsigned long)t.size;
+    CHECK(kept <= (1UL << 20) + (unsigned long)t.magazine_size * t.size);
+    CHECK(t.depot_full >= 4);
+    CHECK(t.active_objs <= (t.depot_full + 2) * t.magazine_size);
+    CHECK(t.total_objs < (unsigned long)N / 4);                   /* the slabs went back */
+    CHECK(p.depot_full * p.magazine_size > (unsigned long)N / 2); /* parked */
+    CHECK_EQ(kmem_cache_check(tight), 0);
+    CHECK_EQ(kmem_cache_check(plain), 0);
+    kmem_cache_destroy(tight);
+    kmem_cache_destroy(plain);
+    kmem_exit();
+}
+
 static _Atomic int holder_stop;
 
 /* Contend on c's depot lock: take it, and keep it until a depot visit of
@@ -396,6 +429,7 @@ int main(void)
     RUN(magazine_slots);
     RUN(magazine_overflow_caches);
     RUN(magazine_single_thread_no_resize);
+    RUN(magazine_tight_depot_bounded);
     RUN(magazine_resize_contended);
     RUN(magazine_resize_threads);
     return harness_report();

@@ -21,8 +21,11 @@ extern "C" {
 #define SLAB_PANIC         0x00040000u /* panic if the cache cannot be created */
 /* kmem's own: pack tightly, for caches of very many objects (the malloc's
  * classes): slabs may be larger so that at most 1/32 of each is wasted
- * (instead of Bonwick's 1/8), and slab headers live off the slab from
- * 256-byte objects on (instead of 512). */
+ * (instead of Bonwick's 1/8), slab headers live off the slab from 256-byte
+ * objects on (instead of 512), and the depot keeps full magazines of at
+ * most 1 MiB of objects (4 magazines at least): freed objects beyond that go
+ * back to their slabs at once, so memory follows use without waiting for
+ * reclaim. */
 #define SLAB_TIGHT_PACK 0x00100000u
 
 struct kmem_cache;

@@ -355,13 +355,33 @@ static struct kmem_magazine *depot_take(struct kmem_magazine **list, unsigned lo
     return m;
 }
 
-/* Put a full or empty magazine on its depot list; one of an old size goes on
- * *stale instead, to be given back once the lock is dropped. */
-static void depot_give(struct kmem_depot *d, struct kmem_magazine *m, struct kmem_magazine **stale)
+/* The full magazines the depot of a SLAB_TIGHT_PACK cache keeps: at least
+ * DEPOT_MIN_FULL, and as many as hold DEPOT_FULL_BYTES of objects (other
+ * caches keep every full magazine until reclaim takes them). Bonwick and Adams trim the depot to
+ * its working set every 15 seconds; with no clock here, a bound does it: when a heap shrinks (every
+ * object freed), the objects beyond it go back to their slabs, whose empty ones go back to the page
+ * allocator, instead of sitting in full magazines nobody will empty. */
+enum { DEPOT_MIN_FULL = 4, DEPOT_FULL_BYTES = 1 << 20 };
+
+static bool depot_full_enough(const struct kmem_cache *c, const struct kmem_depot *d,
+                              const struct kmem_magazine *m)
+{
+    if (!(c->c_flags & SLAB_TIGHT_PACK))
+        return false; /* the kernel's caches keep what reclaim will take */
+    unsigned long bytes = (unsigned long)d->d_nfull * m->mag_capacity * c->c_size;
+    return d->d_nfull >= DEPOT_MIN_FULL && bytes >= DEPOT_FULL_BYTES;
+}
+
+/* Put a full or empty magazine on its depot list; one of an old size, or a
+ * full one beyond the depot's bound, goes on *stale instead, to be given
+ * back once the lock is dropped. */
+static void depot_give(const struct kmem_cache *c, struct kmem_depot *d, struct kmem_magazine *m,
+                       struct kmem_magazine **stale)
 {
     if (m == EMPTY_MAGAZINE)
         return;
-    if (m->mag_capacity != magazine_rounds[d->d_magtype]) {
+    if (m->mag_capacity != magazine_rounds[d->d_magtype] ||
+        (m->mag_rounds && depot_full_enough(c, d, m))) {
         m->mag_next = *stale;
         *stale = m;
     } else if (m->mag_rounds) {
@@ -436,7 +456,7 @@ static void flush_cpu_cache(struct kmem_cache *c, void *arg)
     for (int i = 0; i < 2; i++) {
         struct kmem_magazine *m = mags[i];
         if (m->mag_rounds == m->mag_capacity || m->mag_rounds == 0) {
-            depot_give(&c->c_depot, m, &stale);
+            depot_give(c, &c->c_depot, m, &stale);
         } else {
             m->mag_next = stale;
             stale = m;
@@ -477,11 +497,11 @@ static void *slot_alloc(struct kmem_cache *c, struct kmem_cpu_cache *cc, gfp_t g
         depot_lock(d);
         struct kmem_magazine *full = depot_take(&d->d_full, &d->d_nfull);
         if (full) {
-            depot_give(d, prev, &stale);
+            depot_give(c, d, prev, &stale);
             prev = loaded;
             loaded = full;
         } else if (loaded->mag_capacity != magazine_rounds[d->d_magtype]) {
-            depot_give(d, loaded, &stale); /* empty, of an old size (or the sentinel) */
+            depot_give(c, d, loaded, &stale); /* empty, of an old size (or the sentinel) */
             loaded = NULL;
         }
         depot_unlock(c, stale);
@@ -545,7 +565,7 @@ static bool slot_free(struct kmem_cache *c, struct kmem_cpu_cache *cc, void *obj
         struct kmem_magazine *stale = NULL;
         depot_lock(d);
         struct kmem_magazine *empty = depot_take(&d->d_empty, &d->d_nempty);
-        depot_give(d, prev, &stale); /* full, or the sentinel */
+        depot_give(c, d, prev, &stale); /* full, or the sentinel */
         depot_unlock(c, stale);
         prev = loaded;
         loaded = empty ? empty : magazine_new(c);

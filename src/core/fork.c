@@ -18,9 +18,13 @@
  * bounded by the magazine and per-CPU list sizes.
  *
  * The global lock order (each file's own order is a part of it):
- *   discard_busy -> hotplug_lock -> shrinker_lock -> slab_caches_lock -> per cache
- *   (depot lock -> slab lock) -> registry_lock -> every CPU's list lock ->
- *   zone locks (DMA -> Normal) -> vs_lock -> id_lock.
+ *   discard_busy -> hotplug_lock -> shrinker_lock -> registry_lock ->
+ *   slab_caches_lock -> per cache (depot lock -> slab lock) -> every CPU's
+ *   list lock -> zone locks (DMA -> Normal) -> vs_lock -> id_lock.
+ * registry_lock comes before the cache list because a thread's exit holds it
+ * while it walks the list to return its magazines (kmem_cpu_detach); the
+ * first version had them the other way round and deadlocked a fork racing
+ * a thread exit (Python's test_threading found it, about 1 run in 24).
  */
 #include <kmem/init.h>
 
@@ -32,8 +36,9 @@ void kmem_fork_prepare(void)
     kmem_discard_fork_lock(true);
     kmem_hotplug_fork_lock(true);
     kmem_shrinker_fork_lock(true);
+    pcp_fork_lock_registry(true);
     kmem_slab_fork_lock();
-    pcp_fork_lock();
+    pcp_fork_lock_cpus(true);
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++)
         kmem_mutex_lock(&kmem_zones[zi].z_lock);
     kmem_vmalloc_fork_lock(true);
@@ -46,8 +51,9 @@ static void fork_unlock_all(void)
     kmem_vmalloc_fork_lock(false);
     for (unsigned int zi = KMEM_NR_ZONES; zi-- > 0;)
         kmem_mutex_unlock(&kmem_zones[zi].z_lock);
-    pcp_fork_unlock();
+    pcp_fork_lock_cpus(false);
     kmem_slab_fork_unlock();
+    pcp_fork_lock_registry(false);
     kmem_shrinker_fork_lock(false);
     kmem_hotplug_fork_lock(false);
     kmem_discard_fork_lock(false);

@@ -8,8 +8,8 @@
 
 void kmem_slab_fork_lock(void);
 void kmem_slab_fork_unlock(void);
-void pcp_fork_lock(void);
-void pcp_fork_unlock(void);
+void pcp_fork_lock_registry(bool lock);
+void pcp_fork_lock_cpus(bool lock);
 void kmem_shrinker_fork_lock(bool lock);
 void kmem_magazine_fork_lock(bool lock);
 void kmem_vmalloc_fork_lock(bool lock);

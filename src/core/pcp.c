@@ -326,19 +326,25 @@ void pcp_reset_all(void)
     kmem_mutex_unlock(&registry_lock);
 }
 
-/* fork (fork.c): the registry, then every CPU's list lock. */
-void pcp_fork_lock(void)
+/* fork (fork.c): the registry first (a thread's exit holds it while it
+ * returns its magazines through the cache list and the depots), ... */
+void pcp_fork_lock_registry(bool lock)
 {
-    kmem_mutex_lock(&registry_lock);
-    struct list_head *pos;
-    list_for_each (pos, &registry)
-        kmem_spin_lock(&list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock);
+    if (lock)
+        kmem_mutex_lock(&registry_lock);
+    else
+        kmem_mutex_unlock(&registry_lock);
 }
 
-void pcp_fork_unlock(void)
+/* ... and every CPU's list lock after the caches' locks (registry held). */
+void pcp_fork_lock_cpus(bool lock)
 {
     struct list_head *pos;
-    list_for_each (pos, &registry)
-        kmem_spin_unlock(&list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock);
-    kmem_mutex_unlock(&registry_lock);
+    list_for_each (pos, &registry) {
+        struct kmem_spin *l = &list_entry(pos, struct kmem_cpu, cpu_link)->cpu_lock;
+        if (lock)
+            kmem_spin_lock(l);
+        else
+            kmem_spin_unlock(l);
+    }
 }

@@ -345,7 +345,13 @@ TEST(magazine_resize_contended)
     CHECK_EQ(kmem_cache_check(c), 0);
     /* Now a batch of 1000 fits in this CPU's loaded magazine: it does not
      * visit the depot, so however contended the depot lock is, the size
-     * stays. */
+     * stays. First a few uncontended batches, so that this CPU's magazines
+     * are of the new size (the old ones are given back as they reach the
+     * depot; until then a batch visits it, and under a slow sanitizer those
+     * visits could be contended enough for one more resize). */
+    for (int i = 0; i < 10; i++)
+        CHECK(batch(c, (uint64_t)i));
+    CHECK_EQ(info_of(c).magazine_size, 1021);
     holder_stop = 0;
     pthread_t holder;
     REQUIRE(pthread_create(&holder, NULL, depot_holder, c) == 0);

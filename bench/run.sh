@@ -41,7 +41,13 @@
 # 6. Draws bar charts of the medians (bench/plot.py, python3 without extra
 #    modules) to build-bench/plots/<suite>-<threads>t.svg.
 #
-# Knobs (environment): BENCH_SUITES ("pages slab vmalloc"), BENCH_ROUNDS (8),
+#    - malloc (bench/bench_malloc.c, tests/malloc/realprog.sh): libkmem-malloc.so
+#      by LD_PRELOAD against the peers: fast-path pairs (32 B, 256 B, 4 KiB,
+#      steady and batch, with callgrind), prodcons, thread-churn, big-churn,
+#      grow-shrink, frag-random (time and RSS), and real programs (time and
+#      peak RSS, outputs checked against glibc's); BENCH_MALLOC_ROUNDS (3).
+#
+# Knobs (environment): BENCH_SUITES ("pages slab vmalloc malloc"), BENCH_ROUNDS (8),
 # BENCH_REPS per run (2), BENCH_MS per repetition (60), BENCH_WARMUP_MS (20),
 # BENCH_CG_N ops under callgrind (200000), BENCH_MEM_MIB kmem's machine
 # (1024), CC (cc), BENCH_BUILD (build-bench), BENCH_WAIT_IDLE seconds to wait
@@ -56,7 +62,7 @@ ms=${BENCH_MS:-60}
 warmup_ms=${BENCH_WARMUP_MS:-20}
 cg_n=${BENCH_CG_N:-200000}
 mem_mib=${BENCH_MEM_MIB:-1024}
-suites=${BENCH_SUITES:-pages slab vmalloc}
+suites=${BENCH_SUITES:-pages slab vmalloc malloc}
 started=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -102,21 +108,23 @@ cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DKMEM_BUILD_BENCH=ON \
     -DKMEM_BUILD_TESTS=OFF -DKMEM_BUILD_TOOLS=OFF -DKMEM_ASAN=OFF -DKMEM_TSAN=OFF >&2
 declare -A suite_bin=([pages]=$build/bench/bench_pages [slab]=$build/bench/bench_slab
-    [vmalloc]=$build/bench/bench_vmalloc)
+    [vmalloc]=$build/bench/bench_vmalloc [malloc]=$build/bench/bench_malloc)
 declare -A suite_samples=([pages]=$build/samples.tsv [slab]=$build/samples-slab.tsv
-    [vmalloc]=$build/samples-vmalloc.tsv)
+    [vmalloc]=$build/samples-vmalloc.tsv [malloc]=$build/samples-malloc.tsv)
 # The vmalloc suite's program runs all its workloads in one call.
 declare -A suite_workloads=(
     [pages]="pair0 batch0 mixed0-8"
     [slab]="cache64-steady cache64-batch kmalloc32-steady kmalloc32-batch kmalloc256-steady kmalloc256-batch prodcons"
     [vmalloc]=""
+    [malloc]=""
 )
 for suite in $suites; do
     [[ -n ${suite_bin[$suite]:-} ]] || {
-        say "unknown suite '$suite' (BENCH_SUITES: pages, slab, vmalloc)"
+        say "unknown suite '$suite' (BENCH_SUITES: pages, slab, vmalloc, malloc)"
         exit 1
     }
     cmake --build "$build" --target "bench_$suite" >&2
+    [[ $suite != malloc ]] || cmake --build "$build" --target kmem_malloc >&2
 done
 # The slab suite also runs kmem built without its free checks
 # (-DKMEM_FREE_CHECKS=OFF), to show what they cost: row "kmem-nochecks".
@@ -194,6 +202,7 @@ run_one() { # bin label kind preload args...
 for ((round = 0; round < rounds; round++)); do
     say "round $((round + 1))/$rounds"
     for suite in $suites; do
+        [[ $suite != malloc ]] || continue # its own block below
         bin=${suite_bin[$suite]}
         samples=${suite_samples[$suite]}
         read -r -a configs <<<"${suite_configs[$suite]}"
@@ -264,7 +273,7 @@ fn_table() { # file ops prefix
 if command -v valgrind >/dev/null; then
     say "callgrind"
     for suite in $suites; do
-        [[ $suite != vmalloc ]] || continue
+        [[ $suite != vmalloc && $suite != malloc ]] || continue
         bin=${suite_bin[$suite]}
         samples=${suite_samples[$suite]}
         for conf in ${suite_configs[$suite]}; do
@@ -317,6 +326,73 @@ if command -v valgrind >/dev/null; then
     done
 else
     say "valgrind not found: no instruction counts"
+fi
+
+# ---- 4b. the malloc suite ---------------------------------------------------------
+malloc_workloads="pair32-steady pair32-batch pair256-steady pair256-batch pair4k-steady pair4k-batch
+prodcons thread-churn big-churn grow-shrink frag-random"
+malloc_pairs="pair32-steady pair32-batch pair256-steady pair256-batch pair4k-steady pair4k-batch"
+if [[ " $suites " == *" malloc "* ]]; then
+    msamples=${suite_samples[malloc]}
+    mbin=${suite_bin[malloc]}
+    : >"$msamples"
+    kmem_lib=$build/libkmem-malloc.so
+    mconfigs=("kmem:$kmem_lib" "glibc:")
+    for peer in "${peers[@]}"; do
+        [[ -n ${peer_lib[$peer]} ]] && mconfigs+=("$peer:${peer_lib[$peer]}")
+    done
+    nm=${#mconfigs[@]}
+    mrounds=${BENCH_MALLOC_ROUNDS:-3}
+    for ((round = 0; round < mrounds; round++)); do
+        say "malloc round $((round + 1))/$mrounds"
+        for wl in $malloc_workloads; do
+            for ((i = 0; i < nm; i++)); do
+                IFS=: read -r label lib <<<"${mconfigs[$(((i + round) % nm))]}"
+                if ! LD_PRELOAD=$lib "$mbin" run --workload "$wl" --label "$label" --reps 2 \
+                    >>"$msamples" 2>>"$log"; then
+                    say "FAILED: $label $wl; see $log"
+                fi
+            done
+        done
+    done
+    # Real programs: one run of each per allocator and round (2 rounds),
+    # outputs checked against a run without any preload.
+    dpkg -s time >/dev/null 2>&1 || { [[ $(id -u) -eq 0 ]] && apt-get install -y -qq time >&2; }
+    refdir=$build/realprog-ref
+    rm -rf "$refdir"
+    for ((round = 0; round < 2; round++)); do
+        say "malloc real programs, round $((round + 1))/2"
+        for ((i = 0; i < nm; i++)); do
+            IFS=: read -r label lib <<<"${mconfigs[$(((i + round) % nm))]}"
+            REALPROG_BENCH=$label REALPROG_REF=$refdir "$root/tests/malloc/realprog.sh" \
+                "${lib:-none}" 2>>"$log" | grep '^rsample' >>"$msamples" || true
+        done
+    done
+    if command -v valgrind >/dev/null; then
+        say "malloc callgrind"
+        for wl in $malloc_pairs; do
+            for conf in "${mconfigs[@]}"; do
+                IFS=: read -r label lib <<<"$conf"
+                file=$cgdir/malloc-$label.$wl.out
+                LD_PRELOAD=$lib valgrind --tool=callgrind --toggle-collect=bench_cg_region \
+                    --callgrind-out-file="$file" "$mbin" callgrind --workload "$wl" --n "$cg_n" \
+                    >"$file.ops" 2>>"$log" || { say "callgrind FAILED: $label $wl"; continue; }
+                ops=$(awk '$1 == "ops" { print $2 }' "$file.ops")
+                ir=$(awk '$1 == "totals:" || $1 == "summary:" { print $2; exit }' "$file")
+                [[ -n $ops && -n $ir ]] || continue
+                # In the library: the whole region less the loop functions' own
+                # instructions (the calls, the barrier, the counter).
+                lib_ir=$ir
+                if command -v callgrind_annotate >/dev/null; then
+                    lib_ir=$(fn_costs "$file" no | awk -F'\t' -v ir="$ir" '
+                        $1 ~ /^(steady|batch|xmalloc|bench_cg_region)$/ { ir -= $2 } END { print ir }')
+                fi
+                awk -v wl="$wl" -v l="$label" -v ir="$ir" -v li="$lib_ir" -v ops="$ops" \
+                    'BEGIN { printf "instr\t%s\t%s\t%.2f\nlibinstr\t%s\t%s\t%.2f\n", wl, l, ir / ops, wl, l, li / ops }' \
+                    >>"$msamples"
+            done
+        done
+    fi
 fi
 
 # ---- 5. report -----------------------------------------------------------------
@@ -395,6 +471,45 @@ compiler=$(awk -F= '$1 == "CMAKE_C_COMPILER:FILEPATH" { print $2 }' "$build/CMak
             printf '%s' "${breakdown[slab]}"
         fi
     fi
+    if [[ " $suites " == *" malloc "* ]]; then
+        echo
+        echo "## The malloc"
+        echo
+        echo "libkmem-malloc.so by LD_PRELOAD against glibc (no preload), jemalloc, mimalloc and"
+        echo "tcmalloc, the same program (bench/bench_malloc.c) for all, $mrounds interleaved rounds"
+        echo "of 2 repetitions. time: median (unit per workload); x glibc, x best peer: time ratios"
+        echo "(below 1: faster); RSS: resident size at the end of the run; extra: minor faults per"
+        echo "op (big-churn) or RSS over live bytes (frag-random). instr/op: callgrind, the pair"
+        echo "loop included; in library: without the loop's own instructions."
+        echo
+        "${suite_bin[malloc]}" report "${suite_samples[malloc]}"
+        echo
+        echo "### Real programs"
+        echo
+        echo "tests/malloc/realprog.sh's workloads, each once per allocator and round (2 rounds):"
+        echo "median wall seconds and peak RSS (GNU time), output compared with glibc's."
+        echo
+        awk -F'\t' '$1 == "rsample" { k = $2 SUBSEP $3; n[k]++; t[k, n[k]] = $4; r[k, n[k]] = $5
+                if ($7 != "ok") bad[k] = 1; progs[$2] = 1; labs[$3] = 1 }
+            function med(a, k, c,   i, j, v, tmp) { for (i = 1; i <= c; i++) tmp[i] = a[k, i]
+                for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (tmp[j] < tmp[i]) { v = tmp[i]; tmp[i] = tmp[j]; tmp[j] = v }
+                return c % 2 ? tmp[(c + 1) / 2] : (tmp[c / 2] + tmp[c / 2 + 1]) / 2 }
+            END {
+                printf "| program |"; for (l in labs) printf " %s s | %s RSS MiB |", l, l; print ""
+                printf "|---|"; for (l in labs) printf "---:|---:|"; print ""
+                for (p in progs) { printf "| %s |", p
+                    for (l in labs) { k = p SUBSEP l
+                        if (n[k]) { tm[p, l] = med(t, k, n[k]); rm[p, l] = med(r, k, n[k])
+                            printf " %.2f%s | %.1f |", tm[p, l], bad[k] ? " MISMATCH" : "", rm[p, l] / 1024 }
+                        else printf " - | - |" }
+                    print "" }
+                print ""
+                for (l in labs) { gt = 0; gr = 0; c = 0
+                    for (p in progs) if (tm[p, l] > 0 && tm[p, "glibc"] > 0) {
+                        gt += log(tm[p, l] / tm[p, "glibc"]); gr += log(rm[p, l] / rm[p, "glibc"]); c++ }
+                    if (c) printf "- %s: time geomean %.3fx glibc, RSS geomean %.3fx glibc (%d programs)\n", l, exp(gt / c), exp(gr / c), c }
+            }' "${suite_samples[malloc]}"
+    fi
     if [[ " $suites " == *" vmalloc "* ]]; then
         echo
         echo "## vmalloc"
@@ -417,7 +532,7 @@ cat "$results"
 if command -v python3 >/dev/null; then
     mkdir -p "$build/plots"
     for suite in $suites; do
-        [[ $suite != vmalloc ]] || continue # its table says it: four sizes, two machines
+        [[ $suite != vmalloc && $suite != malloc ]] || continue # their own tables
         python3 "$root/bench/plot.py" "${suite_samples[$suite]}" "$build/plots/$suite" \
             "$suite ($(date -u '+%Y-%m-%d'))" >&2 || say "plot of $suite failed"
     done

@@ -98,4 +98,24 @@ static KMEM_ALWAYS_INLINE bool cache_free_fast(struct kmem_cache *c, void *obj)
     return cache_push(c, obj);
 }
 
+/* kfree's fast path, which the malloc's free shares: if obj is a slab
+ * object (its page's pg_u32 is the bytes the slab's objects span, 0 on every
+ * other page; NULL and ZERO_SIZE_PTR fail the direct-map test) on an object
+ * boundary, push it onto this CPU's magazine of its cache. false: the caller
+ * takes its slow path, which classifies obj and names what is wrong. */
+static KMEM_ALWAYS_INLINE bool slab_object_free_fast(void *obj)
+{
+    if (likely(pf_virt_valid(obj))) {
+        const struct page *page = pf_virt_to_page(obj);
+        uintptr_t off = (uintptr_t)obj - page->pg_private;
+        if (likely(off < page->pg_u32)) {
+            const struct kmem_cache *c = page->pg_owner_p1;
+            return (!KMEM_FREE_CHECKS ||
+                    likely((uint64_t)off * c->c_div_magic <= c->c_div_limit)) &&
+                   likely(cache_push(c, obj));
+        }
+    }
+    return false;
+}
+
 #endif /* KMEM_CACHE_FAST_H */

@@ -204,19 +204,8 @@ KMEM_NOINLINE void kmem_kfree_named(const void *p, const char *fn, const void *c
 void kfree(const void *p)
 {
     void *obj = (void *)(uintptr_t)p;
-    /* The page tells a slab's object from anything else: its pg_u32 is the
-     * bytes the slab's objects span, and 0 on every other page. NULL and
-     * ZERO_SIZE_PTR fail the direct-map test; the slow path returns for them. */
-    if (likely(pf_virt_valid(p))) {
-        const struct page *page = pf_virt_to_page(p);
-        uintptr_t off = (uintptr_t)p - page->pg_private;
-        if (likely(off < page->pg_u32)) {
-            const struct kmem_cache *c = page->pg_owner_p1;
-            if ((!KMEM_FREE_CHECKS || likely((uint64_t)off * c->c_div_magic <= c->c_div_limit)) &&
-                likely(cache_push(c, obj)))
-                return;
-        }
-    }
+    if (likely(slab_object_free_fast(obj)))
+        return;
     kmem_kfree_named(obj, "kfree", KMEM_RET_ADDR());
 }
 

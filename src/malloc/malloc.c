@@ -451,16 +451,8 @@ static KMEM_NOINLINE void free_slow(void *p, const char *fn, const void *caller)
 
 void kmem_free(void *p)
 {
-    if (likely(pf_virt_valid(p))) {
-        const struct page *page = pf_virt_to_page(p);
-        uintptr_t off = (uintptr_t)p - page->pg_private;
-        if (likely(off < page->pg_u32)) {
-            const struct kmem_cache *c = page->pg_owner_p1;
-            if (likely((uint64_t)off * c->c_div_magic <= c->c_div_limit) &&
-                likely(cache_push(c, p)))
-                return;
-        }
-    }
+    if (likely(slab_object_free_fast(p)))
+        return;
     free_slow(p, "free", KMEM_RET_ADDR());
 }
 

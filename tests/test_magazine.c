@@ -257,10 +257,14 @@ TEST(magazine_single_thread_no_resize)
  * magazines: after 100000 objects are freed, the rest are back in their
  * slabs and the empty slabs back in the page allocator. A plain cache keeps
  * them all until reclaim. */
+/* A SLAB_TIGHT_PACK cache's depot keeps its working set: when every object is
+ * freed, at most two trim intervals (8 MiB of objects each) stay in full
+ * magazines, and the slabs behind the rest go back; a plain cache keeps them
+ * all (reclaim takes them). */
 TEST(magazine_tight_depot_bounded)
 {
     up();
-    enum { N = 100000, SIZE = 256 };
+    enum { N = 200000, SIZE = 256 };
     static void *objs[N];
     struct kmem_cache *tight = kmem_cache_create("tight", SIZE, 0, SLAB_TIGHT_PACK, NULL);
     struct kmem_cache *plain = kmem_cache_create("plain", SIZE, 0, 0, NULL);
@@ -274,15 +278,44 @@ TEST(magazine_tight_depot_bounded)
     }
     struct kmem_cache_info t = info_of(tight), p = info_of(plain);
     unsigned long kept = t.depot_full * t.magazine_size * (unsigned long)t.size;
-    CHECK(kept <= (1UL << 20) + (unsigned long)t.magazine_size * t.size);
+    CHECK(kept <= (16UL << 20) + 5UL * t.magazine_size * t.size);
     CHECK(t.depot_full >= 4);
+    CHECK(t.depot_trimmed > 0);
     CHECK(t.active_objs <= (t.depot_full + 2) * t.magazine_size);
-    CHECK(t.total_objs < (unsigned long)N / 4);                   /* the slabs went back */
+    CHECK(t.total_objs < (unsigned long)N * 3 / 4); /* the slabs went back */
+    CHECK_EQ(p.depot_trimmed, 0);
     CHECK(p.depot_full * p.magazine_size > (unsigned long)N / 2); /* parked */
     CHECK_EQ(kmem_cache_check(tight), 0);
     CHECK_EQ(kmem_cache_check(plain), 0);
     kmem_cache_destroy(tight);
     kmem_cache_destroy(plain);
+    kmem_exit();
+}
+
+/* A batch cycle shorter than the trim interval (1000 objects of 4 KiB:
+ * 4 MiB into the depot per cycle) keeps its magazines: after the first
+ * cycle no trim happens and the slabs stay as they are. */
+TEST(magazine_tight_depot_keeps_working_set)
+{
+    up();
+    enum { N = 1000, SIZE = 4096, CYCLES = 40 };
+    static void *objs[N];
+    struct kmem_cache *c = kmem_cache_create("tight4k", SIZE, 0, SLAB_TIGHT_PACK, NULL);
+    REQUIRE(c);
+    unsigned long slabs_after_first = 0;
+    for (int r = 0; r < CYCLES; r++) {
+        for (int i = 0; i < N; i++)
+            REQUIRE((objs[i] = kmem_cache_alloc(c, GFP_KERNEL)) != NULL);
+        for (int i = 0; i < N; i++)
+            kmem_cache_free(c, objs[i]);
+        if (r == 0)
+            slabs_after_first = info_of(c).total_objs;
+    }
+    struct kmem_cache_info t = info_of(c);
+    CHECK_EQ(t.depot_trimmed, 0);
+    CHECK_EQ(t.total_objs, slabs_after_first);
+    CHECK_EQ(kmem_cache_check(c), 0);
+    kmem_cache_destroy(c);
     kmem_exit();
 }
 
@@ -436,6 +469,7 @@ int main(void)
     RUN(magazine_overflow_caches);
     RUN(magazine_single_thread_no_resize);
     RUN(magazine_tight_depot_bounded);
+    RUN(magazine_tight_depot_keeps_working_set);
     RUN(magazine_resize_contended);
     RUN(magazine_resize_threads);
     return harness_report();

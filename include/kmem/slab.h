@@ -86,6 +86,8 @@ struct kmem_cache_info {
     unsigned long depot_full;       /* full magazines in the depot */
     unsigned long depot_empty;      /* empty magazines in the depot */
     unsigned long magazine_resizes; /* times the magazine size grew */
+    unsigned long depot_trimmed;    /* full magazines the depot gave back beyond its working
+                                       set (SLAB_TIGHT_PACK caches) */
 };
 KMEM_API void kmem_cache_info(struct kmem_cache *cache, struct kmem_cache_info *info);
 

@@ -337,7 +337,7 @@ static void depot_unlock(struct kmem_cache *c, struct kmem_magazine *stale)
                 if (list == &d->d_empty)
                     break;
             }
-            d->d_nfull = d->d_nempty = 0;
+            d->d_nfull = d->d_nempty = d->d_min_full = 0;
         }
         d->d_acquired = d->d_contended = 0;
     }
@@ -355,39 +355,76 @@ static struct kmem_magazine *depot_take(struct kmem_magazine **list, unsigned lo
     return m;
 }
 
-/* The full magazines the depot of a SLAB_TIGHT_PACK cache keeps: at least
- * DEPOT_MIN_FULL, and as many as hold DEPOT_FULL_BYTES of objects (other
- * caches keep every full magazine until reclaim takes them). Bonwick and Adams trim the depot to
- * its working set every 15 seconds; with no clock here, a bound does it: when a heap shrinks (every
- * object freed), the objects beyond it go back to their slabs, whose empty ones go back to the page
- * allocator, instead of sitting in full magazines nobody will empty. */
-enum { DEPOT_MIN_FULL = 4, DEPOT_FULL_BYTES = 1 << 20 };
+/* The working set of a SLAB_TIGHT_PACK cache's depot (other caches keep every full magazine until
+ * reclaim takes them). Bonwick and Adams trim each depot every 15 seconds to its working set: the
+ * full magazines that stayed in the depot through the whole interval were not needed, and go back
+ * to the slabs. With no clock in the core, an interval here is an amount of traffic: it ends once
+ * DEPOT_INTERVAL_BYTES of objects have come into the depot in full magazines. An interval longer
+ * than a program's alloc/free cycle always sees the cycle's low point, so a steady batch keeps its
+ * magazines (1000 blocks of 4 KiB bring 4 MiB per cycle); when a heap shrinks (every object
+ * freed), the depot keeps at most two intervals' worth (the one that ended, and the one under
+ * way), and the rest goes back to the slabs, whose empty ones go back to the page allocator.
+ * DEPOT_MIN_FULL magazines are always kept. */
+enum { DEPOT_MIN_FULL = 4, DEPOT_INTERVAL_BYTES = 8 << 20 };
 
-static bool depot_full_enough(const struct kmem_cache *c, const struct kmem_depot *d,
-                              const struct kmem_magazine *m)
+static bool depot_trims(const struct kmem_cache *c)
 {
-    if (!(c->c_flags & SLAB_TIGHT_PACK))
-        return false; /* the kernel's caches keep what reclaim will take */
-    unsigned long bytes = (unsigned long)d->d_nfull * m->mag_capacity * c->c_size;
-    return d->d_nfull >= DEPOT_MIN_FULL && bytes >= DEPOT_FULL_BYTES;
+    return c->c_flags & SLAB_TIGHT_PACK;
 }
 
-/* Put a full or empty magazine on its depot list; one of an old size, or a
- * full one beyond the depot's bound, goes on *stale instead, to be given
- * back once the lock is dropped. */
+/* A full magazine leaves the depot: lower the interval's low-water mark. */
+static void depot_took_full(struct kmem_depot *d)
+{
+    if (d->d_nfull < d->d_min_full)
+        d->d_min_full = d->d_nfull;
+}
+
+/* At the end of an interval, move the full magazines no one took during it (beyond
+ * DEPOT_MIN_FULL) to *stale: the oldest ones, at the tail of the LIFO list. */
+static void depot_trim(struct kmem_depot *d, struct kmem_magazine **stale)
+{
+    /* A purge or a resize may have emptied the depot within the interval. */
+    unsigned long low = d->d_min_full < d->d_nfull ? d->d_min_full : d->d_nfull;
+    unsigned long unused = low > DEPOT_MIN_FULL ? low - DEPOT_MIN_FULL : 0;
+    if (unused) {
+        struct kmem_magazine **tail = &d->d_full;
+        for (unsigned long keep = d->d_nfull - unused; keep; keep--)
+            tail = &(*tail)->mag_next;
+        struct kmem_magazine *m = *tail;
+        *tail = NULL;
+        while (m) {
+            struct kmem_magazine *next = m->mag_next;
+            m->mag_next = *stale;
+            *stale = m;
+            m = next;
+        }
+        d->d_nfull -= unused;
+        d->d_trimmed += unused;
+    }
+    d->d_traffic = 0;
+    d->d_min_full = d->d_nfull;
+}
+
+/* Put a full or empty magazine on its depot list; one of an old size goes on
+ * *stale instead, to be given back once the lock is dropped, as do the full
+ * magazines an interval's end trims. */
 static void depot_give(const struct kmem_cache *c, struct kmem_depot *d, struct kmem_magazine *m,
                        struct kmem_magazine **stale)
 {
     if (m == EMPTY_MAGAZINE)
         return;
-    if (m->mag_capacity != magazine_rounds[d->d_magtype] ||
-        (m->mag_rounds && depot_full_enough(c, d, m))) {
+    if (m->mag_capacity != magazine_rounds[d->d_magtype]) {
         m->mag_next = *stale;
         *stale = m;
     } else if (m->mag_rounds) {
         m->mag_next = d->d_full;
         d->d_full = m;
         d->d_nfull++;
+        if (depot_trims(c)) {
+            d->d_traffic += (unsigned long)m->mag_capacity * c->c_size;
+            if (d->d_traffic >= DEPOT_INTERVAL_BYTES)
+                depot_trim(d, stale);
+        }
     } else {
         m->mag_next = d->d_empty;
         d->d_empty = m;
@@ -401,7 +438,7 @@ void kmem_magazine_depot_purge(struct kmem_cache *c)
     kmem_mutex_lock(&d->d_lock);
     struct kmem_magazine *full = d->d_full, *empty = d->d_empty;
     d->d_full = d->d_empty = NULL;
-    d->d_nfull = d->d_nempty = 0;
+    d->d_nfull = d->d_nempty = d->d_min_full = 0;
     kmem_mutex_unlock(&d->d_lock);
     magazine_destroy_list(c, full);
     magazine_destroy_list(c, empty);
@@ -496,6 +533,8 @@ static void *slot_alloc(struct kmem_cache *c, struct kmem_cpu_cache *cc, gfp_t g
         struct kmem_magazine *stale = NULL;
         depot_lock(d);
         struct kmem_magazine *full = depot_take(&d->d_full, &d->d_nfull);
+        if (full && depot_trims(c))
+            depot_took_full(d);
         if (full) {
             depot_give(c, d, prev, &stale);
             prev = loaded;

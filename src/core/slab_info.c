@@ -36,6 +36,7 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
     info->magazine_size = kmem_magazine_size(c);
     info->magazine_resizes = c->c_depot.d_resizes;
     info->depot_full = c->c_depot.d_nfull;
+    info->depot_trimmed = c->c_depot.d_trimmed;
     info->depot_empty = c->c_depot.d_nempty;
     kmem_mutex_unlock(&c->c_depot.d_lock);
 }

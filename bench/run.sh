@@ -39,7 +39,10 @@
 #    build-bench/results.md. Raw lines: build-bench/samples.tsv (pages) and
 #    build-bench/samples-slab.tsv (slab).
 # 6. Draws bar charts of the medians (bench/plot.py, python3 without extra
-#    modules) to build-bench/plots/<suite>-<threads>t.svg.
+#    modules) to build-bench/plots/<suite>-<threads>t.svg; for the malloc
+#    suite, bench/plot_malloc.py: time and RSS relative to glibc per workload
+#    and per real program (build-bench/plots/malloc-{time,rss,realprog-time,
+#    realprog-rss}.svg).
 #
 #    - malloc (bench/bench_malloc.c, tests/malloc/realprog.sh): libkmem-malloc.so
 #      by LD_PRELOAD against the peers: fast-path pairs (32 B, 256 B, 4 KiB,
@@ -536,5 +539,9 @@ if command -v python3 >/dev/null; then
         python3 "$root/bench/plot.py" "${suite_samples[$suite]}" "$build/plots/$suite" \
             "$suite ($(date -u '+%Y-%m-%d'))" >&2 || say "plot of $suite failed"
     done
+    if [[ " $suites " == *" malloc "* ]]; then
+        python3 "$root/bench/plot_malloc.py" "${suite_samples[malloc]}" "$build/plots/malloc" \
+            "malloc ($(date -u '+%Y-%m-%d'))" >&2 || say "plot of malloc failed"
+    fi
     say "plots in $build/plots/"
 fi

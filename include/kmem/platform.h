@@ -97,6 +97,13 @@ struct kmem_machine_desc {
                                memory may be added to later
                                (kmem_memory_add): memmap and the direct
                                map must then cover [0, phys_limit) */
+    bool memmap_zeroed;     /* the memmap is zero-filled memory (a fresh
+                               anonymous mapping, cleared boot memory) that
+                               kmem has not used before: kmem then writes
+                               only the struct pages of holes and of the
+                               blocks it uses, so the memmap's pages are
+                               touched as the RAM is (a hosted heap's RSS
+                               does not pay for memory it never uses) */
 };
 
 /* Bytes of struct page array needed to describe physical memory [0, phys_end). */

@@ -8,6 +8,10 @@
  * Normal above), and each region is given to its zone's free lists as
  * maximal aligned blocks. The struct page array must lie outside the RAM it
  * describes (the hosted build maps it separately; a kernel reserves it).
+ * A memmap the host says is zero-filled (memmap_zeroed) is not walked: an
+ * all-zero struct page is already a tail page, so only the holes are
+ * written, and a block's head when the buddy system makes it one (the zone
+ * of a page is kept on heads only: free_area_add writes it).
  */
 #include <kmem/init.h>
 
@@ -82,8 +86,9 @@ void kmem_region_give(const struct kmem_region *r)
         unsigned long e = zone_pfn_end_clamp(end, z);
         if (s >= e)
             continue;
-        for (unsigned long pfn = s; pfn < e; pfn++)
-            pf_pfn_to_page(pfn)->pg_state = PS_TAIL;
+        if (!kmem_frames.fr_memmap_zeroed)
+            for (unsigned long pfn = s; pfn < e; pfn++)
+                pf_pfn_to_page(pfn)->pg_state = PS_TAIL;
         z->z_give_clean = true; /* the host has not backed it yet */
         buddy_give_range_locked(z, s, e);
         z->z_give_clean = false;
@@ -102,7 +107,23 @@ int kmem_boot(const struct kmem_machine_desc *desc)
     kmem_frames.fr_memmap = desc->memmap;
     kmem_frames.fr_nr_pfns = nr_pfns;
     kmem_frames.fr_max_pfns = max_pfns;
-    kmem_memmap_init(0, nr_pfns);
+    kmem_frames.fr_memmap_zeroed = desc->memmap_zeroed;
+    if (desc->memmap_zeroed) {
+        /* Only what lies outside the regions' whole pages is not a tail. */
+        unsigned long next = 0;
+        for (unsigned int i = 0; i < desc->nr_ram; i++) {
+            const struct kmem_region *r = &desc->ram[i];
+            unsigned long start = (unsigned long)((r->base + PAGE_SIZE - 1) >> PAGE_SHIFT);
+            unsigned long end = (unsigned long)((r->base + r->size) >> PAGE_SHIFT);
+            if (start >= end)
+                continue; /* no whole page: all of it is a hole */
+            kmem_memmap_init(next, start);
+            next = end;
+        }
+        kmem_memmap_init(next, nr_pfns);
+    } else {
+        kmem_memmap_init(0, nr_pfns);
+    }
     zones_init(nr_pfns);
     for (unsigned int i = 0; i < desc->nr_ram; i++)
         kmem_region_give(&desc->ram[i]);
@@ -136,6 +157,7 @@ void kmem_shutdown(void)
     kmem_frames.fr_memmap = NULL;
     kmem_frames.fr_nr_pfns = 0;
     kmem_frames.fr_max_pfns = 0;
+    kmem_frames.fr_memmap_zeroed = false;
     kmem_grow_handler = NULL;
     kmem_set_discard_handler(NULL);
 }

@@ -46,6 +46,7 @@ uint8_t kmem_kernel_zone;
 static inline void free_area_add(struct zone *z, struct page *head, unsigned int order)
 {
     head->pg_order = (uint8_t)order;
+    head->pg_zone = (uint8_t)(z - kmem_zones); /* heads carry the zone (P1) */
     page_set_state(head, PS_FREE);
     if (order == MAX_PAGE_ORDER && z->z_give_clean) {
         list_add_tail(&head->pg_lru, &z->z_free_area[order].fa_list);
@@ -134,8 +135,6 @@ void buddy_give_range_locked(struct zone *z, unsigned long start, unsigned long 
             order = MAX_PAGE_ORDER;
         while ((1UL << order) > end - start)
             order--;
-        for (unsigned long p = start + 1; p < start + (1UL << order); p++)
-            page_set_state(pf_pfn_to_page(p), PS_TAIL);
         buddy_give_locked(z, start, order);
         start += 1UL << order;
     }

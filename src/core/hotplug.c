@@ -69,7 +69,9 @@ int kmem_memory_add(phys_addr_t base, size_t size)
         kmem_mutex_unlock(&hotplug_lock);
         return -ERR_INVAL;
     }
-    kmem_memmap_init(old_end, end); /* a hole before start stays RESERVED */
+    /* A hole before start stays RESERVED; a zeroed memmap's new frames are
+     * tails already. */
+    kmem_memmap_init(old_end, kmem_frames.fr_memmap_zeroed ? start : end);
 
     struct zone *dma = &kmem_zones[KMEM_ZONE_DMA], *normal = &kmem_zones[KMEM_ZONE_NORMAL];
     kmem_mutex_lock(&dma->z_lock);

@@ -284,6 +284,7 @@ void *alloc_pages_exact(size_t size, gfp_t gfp)
     for (unsigned long i = 0; i < used; i++) {
         struct page *page = pf_pfn_to_page(pfn + i);
         page->pg_order = 0;
+        page->pg_zone = head->pg_zone; /* a tail until now: no zone of its own */
         page->pg_owner = PG_OWNER_PAGES;
         page_set_state(page, PS_ALLOC);
     }

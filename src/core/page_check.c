@@ -117,7 +117,7 @@ static void check_memmap(struct check *c, const struct zone *z, unsigned int zi)
     while (pfn < z->z_end_pfn) {
         const struct page *page = pf_pfn_to_page(pfn);
         unsigned int state = page->pg_state;
-        if (page->pg_zone != zi)
+        if (state != PS_TAIL && page->pg_zone != zi)
             VIOLATION(c, "zone %s: pfn %#lx says zone %u", z->z_name, pfn, page->pg_zone);
         if (state == PS_RESERVED) {
             nr[PS_RESERVED]++;

@@ -11,12 +11,13 @@
  *   direct map  the mapping of all physical memory at one virtual offset:
  *           virt = direct_base + phys (Linux's linear map).
  *
- * Invariants (checked by kmem_page_check in buddy.c):
+ * Invariants (checked by kmem_page_check in page_check.c):
  *   P1. Every page of managed memory is exactly one of: the head of a block
  *       (state FREE, PCP or ALLOC, with the block's order), or a tail page
  *       (state TAIL) lying inside such a block. Unmanaged frames are RESERVED.
  *   P2. A head's pfn is a multiple of 2^order, and the whole block lies in
- *       one zone.
+ *       one zone, which the head's pg_zone names (a tail's pg_zone means
+ *       nothing: a zeroed memmap's tails are never written).
  * Keeping tail pages in state TAIL costs O(1) per split and merge (only the
  * pages that stop or start being heads change), and lets every free check
  * tell a block's start from an address inside a block.
@@ -93,6 +94,8 @@ struct kmem_frames {
     unsigned long fr_nr_pfns;  /* frames covered: [0, fr_nr_pfns) */
     unsigned long fr_max_pfns; /* the memmap's room: fr_nr_pfns may grow to it */
     bool fr_up;                /* between kmem_boot and kmem_shutdown */
+    bool fr_memmap_zeroed;     /* frames never described yet have all-zero struct
+                                  pages: a tail page (PS_TAIL is 0) */
 };
 
 extern KMEM_HIDDEN struct kmem_frames kmem_frames;

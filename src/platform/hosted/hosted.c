@@ -283,7 +283,8 @@ int kmem_init(const struct kmem_config *cfg)
                                          .nr_ram = 1,
                                          .memmap = machine.memmap,
                                          .vmalloc_start = machine.vmalloc,
-                                         .vmalloc_size = machine.vmalloc_size};
+                                         .vmalloc_size = machine.vmalloc_size,
+                                         .memmap_zeroed = true}; /* a fresh mapping */
         rc = kmem_boot(&desc);
     }
     if (rc != 0)

@@ -22,10 +22,11 @@ extern "C" {
 /* kmem's own: pack tightly, for caches of very many objects (the malloc's
  * classes): slabs may be larger so that at most 1/32 of each is wasted
  * (instead of Bonwick's 1/8), slab headers live off the slab from 256-byte
- * objects on (instead of 512), and the depot keeps full magazines of at
- * most 1 MiB of objects (4 magazines at least): freed objects beyond that go
- * back to their slabs at once, so memory follows use without waiting for
- * reclaim. */
+ * objects on (instead of 512), magazines start at 5 rounds and grow to the
+ * usual size with use, and the depot keeps only its working set of full
+ * magazines: those no one took during an interval (8 MiB of objects freed
+ * into the depot) go back to their slabs, so memory follows use without
+ * waiting for reclaim. */
 #define SLAB_TIGHT_PACK 0x00100000u
 
 struct kmem_cache;

@@ -26,7 +26,9 @@
  * overflow array the slow paths use) and caches without magazines.
  *
  * Magazine sizes. A cache starts with magazines that suit its objects (125
- * rounds up to 256 bytes, down to 5 for large objects) and grows them while
+ * rounds up to 256 bytes, down to 5 for large objects; a SLAB_TIGHT_PACK
+ * cache starts at 5 and grows to that size with its depot traffic, see
+ * magazine_type_ramps) and grows them while
  * its depot lock is contended, as Bonwick and Adams do: every DEPOT_WINDOW
  * acquisitions, if at least DEPOT_CONTENDED of them found the lock held, the
  * next larger size is taken (up to what keeps a magazine's objects within
@@ -140,7 +142,10 @@ void kmem_magazine_cache_init(struct kmem_cache *c, bool magazines)
     c->c_id = KMEM_NO_ID;
     c->c_cpu_off = KMEM_CPU_NO_SLOT;
     kmem_mutex_init(&c->c_depot.d_lock);
-    c->c_depot.d_magtype = magazine_type_first(c->c_size);
+    /* A SLAB_TIGHT_PACK cache starts with the smallest magazines and earns the usual size with
+     * traffic (magazine_type_ramps): a class a program uses a little then holds a few objects
+     * in its CPUs' magazines, not hundreds. */
+    c->c_depot.d_magtype = (c->c_flags & SLAB_TIGHT_PACK) ? 0 : magazine_type_first(c->c_size);
     if (!magazines)
         return;
     kmem_mutex_lock(&id_lock);
@@ -307,6 +312,15 @@ static void magazine_destroy_list(struct kmem_cache *c, struct kmem_magazine *m)
     }
 }
 
+/* A SLAB_TIGHT_PACK cache's magazines grow by one size each DEPOT_WINDOW depot visits, contended
+ * or not, until they reach the size other caches start with: 64 visits with magazines of 5 rounds
+ * mean some 300 objects through the depot, so a busy class gets 125-round magazines after a few
+ * thousand objects, while one used a little keeps magazines of 5. */
+static bool magazine_type_ramps(const struct kmem_cache *c, const struct kmem_depot *d)
+{
+    return (c->c_flags & SLAB_TIGHT_PACK) && d->d_magtype < magazine_type_first(c->c_size);
+}
+
 /* Depot lock and unlock: the unlock decides on a resize at the end of each
  * window, and gives back (after dropping the lock) whatever magazines the
  * critical section set aside on *stale. */
@@ -323,7 +337,8 @@ static void depot_unlock(struct kmem_cache *c, struct kmem_magazine *stale)
 {
     struct kmem_depot *d = &c->c_depot;
     if (unlikely(d->d_acquired >= DEPOT_WINDOW)) {
-        if (d->d_contended >= DEPOT_CONTENDED && d->d_magtype < magazine_type_max(c->c_size)) {
+        if (magazine_type_ramps(c, d) ||
+            (d->d_contended >= DEPOT_CONTENDED && d->d_magtype < magazine_type_max(c->c_size))) {
             __atomic_store_n(&d->d_magtype, d->d_magtype + 1, __ATOMIC_RELAXED);
             d->d_resizes++;
             /* The depot's magazines are now of the old size (M2). */

@@ -45,6 +45,7 @@ struct kmem_malloc_info {
     size_t discarded_bytes; /* free and given back to the host (not resident) */
     size_t huge_bytes;      /* in huge areas mapped outside the machine */
     unsigned long huge_areas;
+    size_t huge_cached_bytes; /* freed huge areas kept mapped for reuse (resident) */
 };
 
 /* Fill *info; 0, or -1 if the malloc has not started yet. */

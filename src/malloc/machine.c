@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@
 #include <kmem/platform.h>
 
 #include "../core/zone.h"
+#include "../internal/fmt.h"
 #include "../internal/lock.h"
 #include "malloc_internal.h"
 
@@ -228,7 +230,8 @@ static bool boot(void)
                                      .ram = &ram,
                                      .nr_ram = 1,
                                      .memmap = m.memmap,
-                                     .phys_limit = (phys_addr_t)m.reserved};
+                                     .phys_limit = (phys_addr_t)m.reserved,
+                                     .memmap_zeroed = true};
     if (kmem_boot(&desc) != 0)
         return false;
     m.memory = BOOT_MEMORY;
@@ -237,6 +240,85 @@ static bool boot(void)
     kmem_set_discard_handler(discard);
     kmem_malloc_classes_init();
     return true;
+}
+
+/* KMEM_STATS=exit: the process's buddyinfo, slabinfo and machine summary on
+ * stderr when it exits (a destructor runs after the program's own), so users
+ * can look inside their own program. The text goes to memory mapped for it:
+ * the malloc itself may be half torn down by then. A program that closes
+ * stderr at exit (coreutils do) prints nothing. */
+static bool stats_at_exit;
+
+static void stats_write(size_t (*text)(char *, size_t))
+{
+    size_t len = text(NULL, 0) + 1;
+    char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        return;
+    size_t n = text(buf, len);
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(2, buf + off, n - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    munmap(buf, len);
+}
+
+/* Resident memory of the machine by what holds it (mincore on each block). */
+struct resident {
+    unsigned long kib[4]; /* free (lists and per-CPU), slabs, large kmalloc blocks, other pages */
+};
+
+static bool resident_of_block(void *arg, const struct kmem_block *b)
+{
+    struct resident *r = arg;
+    if (b->state == KMEM_BLOCK_RESERVED)
+        return true;
+    size_t pages = (size_t)1 << b->order;
+    unsigned char vec[64];
+    unsigned long resident = 0;
+    for (size_t done = 0; done < pages;) {
+        size_t n = pages - done < sizeof vec ? pages - done : sizeof vec;
+        if (mincore(m.direct + ((b->pfn + done) << PAGE_SHIFT), n << PAGE_SHIFT, vec) != 0)
+            return true;
+        for (size_t i = 0; i < n; i++)
+            resident += vec[i] & 1;
+        done += n;
+    }
+    unsigned int kind = 0;
+    if (b->state == KMEM_BLOCK_ALLOCATED) {
+        unsigned int owner = pf_pfn_to_page(b->pfn)->pg_owner;
+        kind = owner == PG_OWNER_SLAB ? 1 : owner == PG_OWNER_KMALLOC ? 2 : 3;
+    }
+    r->kib[kind] += resident << (PAGE_SHIFT - 10);
+    return true;
+}
+
+__attribute__((destructor)) static void stats_exit(void)
+{
+    struct kmem_malloc_info info;
+    if (!stats_at_exit || kmem_malloc_info(&info) != 0)
+        return;
+    char line[256];
+    size_t n = kmem_snprintf(line, sizeof line,
+                             "kmem-malloc: pid %d: memory %zu KiB in %lu sections, free %zu KiB "
+                             "(%zu KiB discarded), huge %zu KiB in %lu areas (%zu KiB cached)\n",
+                             (int)getpid(), info.memory_bytes >> 10, info.sections,
+                             info.free_bytes >> 10, info.discarded_bytes >> 10,
+                             info.huge_bytes >> 10, info.huge_areas, info.huge_cached_bytes >> 10);
+    if (write(2, line, n < sizeof line ? n : sizeof line - 1) < 0)
+        return;
+    struct resident r = {{0}};
+    kmem_page_walk(resident_of_block, &r);
+    n = kmem_snprintf(line, sizeof line,
+                      "kmem-malloc: resident KiB: free %lu, slabs %lu, large kmalloc blocks %lu, "
+                      "other pages %lu\n",
+                      r.kib[0], r.kib[1], r.kib[2], r.kib[3]);
+    if (write(2, line, n < sizeof line ? n : sizeof line - 1) < 0)
+        return;
+    stats_write(kmem_buddyinfo);
+    stats_write(kmem_slabinfo);
 }
 
 bool kmem_malloc_machine_up(void)
@@ -254,6 +336,8 @@ bool kmem_malloc_machine_start(void)
     if (s == STATE_DOWN && __atomic_compare_exchange_n(&state, &s, STATE_STARTING, false,
                                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         starting_here = true;
+        const char *stats = getenv("KMEM_STATS");
+        stats_at_exit = stats && !strcmp(stats, "exit");
         bool ok = boot();
         starting_here = false;
         __atomic_store_n(&state, ok ? STATE_UP : STATE_FAILED, __ATOMIC_RELEASE);
@@ -285,6 +369,6 @@ int kmem_malloc_info(struct kmem_malloc_info *info)
             info->discarded_bytes += zi.discarded_pages << PAGE_SHIFT;
         }
     }
-    kmem_malloc_huge_info(&info->huge_bytes, &info->huge_areas);
+    kmem_malloc_huge_info(&info->huge_bytes, &info->huge_areas, &info->huge_cached_bytes);
     return 0;
 }

@@ -112,7 +112,8 @@ struct huge_area {
 };
 
 /* Freed huge areas kept mapped for reuse (HUGE_CACHE at most, together no
- * more than the larger of 64 MiB and half the live huge bytes): a program
+ * more than the larger of 64 MiB and half the live huge bytes; the newest
+ * frees push the oldest out): a program
  * that frees and allocates blocks of tens of MiB gets its pages back without
  * faulting them in again, as glibc's raised mmap threshold gives them. */
 enum { HUGE_CACHE = 8 };
@@ -127,9 +128,18 @@ static struct {
     struct {
         uintptr_t addr; /* 0: empty */
         size_t usable;
+        unsigned long seq; /* when it was freed */
     } cache[HUGE_CACHE];
     size_t cached_bytes;
+    unsigned long seq;
 } huge;
+
+/* Cached areas a free pushed out, to unmap without the lock. */
+struct huge_evicted {
+    unsigned int n;
+    uintptr_t addr[HUGE_CACHE];
+    size_t len[HUGE_CACHE];
+};
 
 static inline size_t huge_hash(uintptr_t addr, size_t cap)
 {
@@ -206,21 +216,24 @@ static uintptr_t area_resize(uintptr_t addr, size_t old, size_t usable)
     return (uintptr_t)n;
 }
 
-/* A cached area for usable bytes (the closest in size), resized to it; 0 if
- * none. *dirty_bytes: how much of it holds old contents. */
-static uintptr_t huge_cache_take(size_t usable, size_t *dirty_bytes)
+/* A cached area for *usable bytes; 0 if none. One at
+ * most half as large again is taken whole (*usable grows to its size: its
+ * pages are resident, and shrinking it would only fault them in again when
+ * a larger request takes it next); others are resized to *usable.
+ * *dirty_bytes: how much of it holds old contents. */
+static uintptr_t huge_cache_take(size_t *usable_inout, size_t *dirty_bytes)
 {
+    size_t usable = *usable_inout;
     kmem_mutex_lock(&huge.lock);
+    /* The smallest area that is large enough, else the largest (which needs
+     * the fewest new pages). */
     int best = -1;
-    size_t best_gap = SIZE_MAX;
     for (int i = 0; i < HUGE_CACHE; i++) {
         if (!huge.cache[i].addr)
             continue;
-        size_t u = huge.cache[i].usable, gap = u > usable ? u - usable : usable - u;
-        if (gap < best_gap) {
+        size_t u = huge.cache[i].usable, b = best >= 0 ? huge.cache[best].usable : 0;
+        if (best < 0 || (u >= usable ? b < usable || u < b : b < usable && u > b))
             best = i;
-            best_gap = gap;
-        }
     }
     uintptr_t addr = 0;
     size_t old = 0;
@@ -233,30 +246,50 @@ static uintptr_t huge_cache_take(size_t usable, size_t *dirty_bytes)
     kmem_mutex_unlock(&huge.lock);
     if (!addr)
         return 0;
-    *dirty_bytes = old < usable ? old : usable;
-    if (old == usable)
+    if (old >= usable && old - usable <= usable) {
+        *usable_inout = old;
+        *dirty_bytes = old;
         return addr;
+    }
+    *dirty_bytes = old < usable ? old : usable;
     uintptr_t n = area_resize(addr, old, usable);
     if (!n)
         munmap((void *)addr, old + PAGE_SIZE);
     return n;
 }
 
-/* Keep the freed area [addr, addr + usable) (and its guard) for reuse;
- * false: no room, the caller unmaps it. */
-static bool huge_cache_put_locked(uintptr_t addr, size_t usable)
+/* Keep the freed area [addr, addr + usable) (and its guard) for reuse. The
+ * newest frees are the likeliest to be asked for again: older areas make
+ * room (up to HUGE_CACHE of them go to evicted[], for the caller to unmap
+ * once the lock is dropped). false: it alone is over the budget, or no room
+ * was made; the caller unmaps it. */
+static bool huge_cache_put_locked(uintptr_t addr, size_t usable, struct huge_evicted *evicted)
 {
     size_t budget = huge.bytes / 2 > HUGE_CACHE_MIN ? huge.bytes / 2 : HUGE_CACHE_MIN;
-    if (huge.cached_bytes + usable > budget)
+    if (usable > budget)
         return false;
-    for (int i = 0; i < HUGE_CACHE; i++)
-        if (!huge.cache[i].addr) {
-            huge.cache[i].addr = addr;
-            huge.cache[i].usable = usable;
+    for (;;) {
+        int free_slot = -1, oldest = -1;
+        for (int i = 0; i < HUGE_CACHE; i++) {
+            if (!huge.cache[i].addr)
+                free_slot = free_slot < 0 ? i : free_slot;
+            else if (oldest < 0 || huge.cache[i].seq < huge.cache[oldest].seq)
+                oldest = i;
+        }
+        if (free_slot >= 0 && huge.cached_bytes + usable <= budget) {
+            huge.cache[free_slot].addr = addr;
+            huge.cache[free_slot].usable = usable;
+            huge.cache[free_slot].seq = ++huge.seq;
             huge.cached_bytes += usable;
             return true;
         }
-    return false;
+        if (oldest < 0)
+            return false;
+        evicted->addr[evicted->n] = huge.cache[oldest].addr;
+        evicted->len[evicted->n++] = huge.cache[oldest].usable + PAGE_SIZE;
+        huge.cached_bytes -= huge.cache[oldest].usable;
+        huge.cache[oldest].addr = 0;
+    }
 }
 
 /* A huge area of size bytes aligned to align (a power of two >= a page),
@@ -266,7 +299,7 @@ static KMEM_NOINLINE void *huge_alloc(size_t size, size_t align, bool zero)
     size_t usable = (size + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
     if (usable >= size && align <= PAGE_SIZE) {
         size_t dirty = 0;
-        uintptr_t addr = huge_cache_take(usable, &dirty);
+        uintptr_t addr = huge_cache_take(&usable, &dirty);
         if (addr) {
             if (zero)
                 memset((void *)addr, 0, dirty); /* the rest is fresh */
@@ -352,8 +385,12 @@ static bool huge_free(const void *p)
     a->ha_addr = 1; /* deleted */
     huge.live--;
     huge.bytes -= copy.ha_usable;
-    bool kept = copy.ha_base == copy.ha_addr && huge_cache_put_locked(copy.ha_addr, copy.ha_usable);
+    struct huge_evicted evicted = {0, {0}, {0}};
+    bool kept = copy.ha_base == copy.ha_addr &&
+                huge_cache_put_locked(copy.ha_addr, copy.ha_usable, &evicted);
     kmem_mutex_unlock(&huge.lock);
+    for (unsigned int i = 0; i < evicted.n; i++)
+        munmap((void *)evicted.addr[i], evicted.len[i]);
     if (!kept)
         munmap((void *)copy.ha_base, copy.ha_len);
     return true;
@@ -376,11 +413,12 @@ void kmem_malloc_huge_fork_lock(bool lock)
         kmem_mutex_unlock(&huge.lock);
 }
 
-void kmem_malloc_huge_info(size_t *bytes, unsigned long *areas)
+void kmem_malloc_huge_info(size_t *bytes, unsigned long *areas, size_t *cached)
 {
     kmem_mutex_lock(&huge.lock);
     *bytes = huge.bytes;
     *areas = huge.live;
+    *cached = huge.cached_bytes;
     kmem_mutex_unlock(&huge.lock);
 }
 

@@ -19,6 +19,6 @@ size_t kmem_malloc_bootstrap_size(const void *p);
 /* malloc.c */
 void kmem_malloc_classes_init(void);
 void kmem_malloc_huge_fork_lock(bool lock);
-void kmem_malloc_huge_info(size_t *bytes, unsigned long *areas);
+void kmem_malloc_huge_info(size_t *bytes, unsigned long *areas, size_t *cached);
 
 #endif /* KMEM_MALLOC_INTERNAL_H */

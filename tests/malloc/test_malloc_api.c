@@ -383,6 +383,33 @@ TEST(calloc_zeroed_recycled)
     }
 }
 
+/* kmem keeps freed huge areas for reuse: a later request up to twice smaller
+ * takes one whole (no page is faulted in again), calloc from it is zeroed,
+ * and kmem_malloc_info counts what the cache holds. */
+TEST(huge_areas_reused)
+{
+    if (!mt_is_kmem)
+        return;
+    struct kmem_malloc_info info;
+    uint8_t *big = MT(malloc)(opaque(20 * MiB));
+    REQUIRE(big != NULL);
+    memset(big, 0xAB, 20 * MiB);
+    MT(free)(big);
+    REQUIRE(mt_info(&info) == 0);
+    size_t cached = info.huge_cached_bytes;
+    CHECK(cached >= 20 * MiB); /* older areas make room for the newest */
+    uint8_t *again = MT(calloc)(opaque(1), opaque(12 * MiB));
+    CHECK(again == big);
+    CHECK_NONNULL(again, "calloc(1, 12 MiB) after a free of 20 MiB");
+    if (again) {
+        CHECK(MT(malloc_usable_size)(again) >= 20 * MiB);
+        CHECK_ZERO(again, 12 * MiB, "calloc(1, 12 MiB) from a cached area");
+        REQUIRE(mt_info(&info) == 0);
+        CHECK_EQ(info.huge_cached_bytes, cached - MT(malloc_usable_size)(again));
+    }
+    MT(free)(again);
+}
+
 /* A product of 0 is malloc(0): a unique block (glibc). */
 TEST(calloc_zero_product)
 {
@@ -1039,6 +1066,7 @@ int main(void)
     RUN(malloc_fails_near_size_max);
     RUN(calloc_zeroed);
     RUN(calloc_zeroed_recycled);
+    RUN(huge_areas_reused);
     RUN(calloc_zero_product);
     RUN(calloc_fails_overflow);
     RUN(calloc_fails_size_max_half_times_4);

@@ -292,6 +292,43 @@ TEST(magazine_tight_depot_bounded)
     kmem_exit();
 }
 
+/* When a heap of many classes shrinks, the trim epochs are shared: the depots
+ * together keep about two epochs (8 MiB of objects each), not that much per
+ * class. 8 caches, 12 MiB of objects each, freed interleaved. */
+TEST(magazine_tight_depots_bounded_together)
+{
+    up();
+    enum { CACHES = 8, BYTES = 12 << 20 };
+    static const unsigned int sizes[CACHES] = {64, 128, 256, 512, 1024, 2048, 3072, 4096};
+    struct kmem_cache *c[CACHES];
+    static void *objs[CACHES][(12 << 20) / 64];
+    unsigned int n[CACHES];
+    for (int k = 0; k < CACHES; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "together-%u", sizes[k]);
+        REQUIRE((c[k] = kmem_cache_create(name, sizes[k], 0, SLAB_TIGHT_PACK, NULL)) != NULL);
+        n[k] = BYTES / sizes[k];
+        for (unsigned int i = 0; i < n[k]; i++)
+            REQUIRE((objs[k][i] = kmem_cache_alloc(c[k], GFP_KERNEL)) != NULL);
+    }
+    for (unsigned int i = 0; i < (12 << 20) / 64; i++)
+        for (int k = 0; k < CACHES; k++)
+            if (i < n[k])
+                kmem_cache_free(c[k], objs[k][i]);
+    unsigned long kept = 0, floors = 0;
+    for (int k = 0; k < CACHES; k++) {
+        struct kmem_cache_info t = info_of(c[k]);
+        kept += t.depot_full * t.magazine_size * (unsigned long)t.size;
+        floors += 5UL * t.magazine_size * t.size;
+        CHECK_EQ(kmem_cache_check(c[k]), 0);
+    }
+    printf("  depots keep %lu KiB of %u MiB freed\n", kept >> 10, CACHES * (BYTES >> 20));
+    CHECK(kept <= (16UL << 20) + floors);
+    for (int k = 0; k < CACHES; k++)
+        kmem_cache_destroy(c[k]);
+    kmem_exit();
+}
+
 /* A batch cycle shorter than the trim interval (1000 objects of 4 KiB:
  * 4 MiB into the depot per cycle) keeps its magazines: after the first
  * cycle no trim happens and the slabs stay as they are. */
@@ -501,6 +538,7 @@ int main(void)
     RUN(magazine_single_thread_no_resize);
     RUN(magazine_tight_depot_bounded);
     RUN(magazine_tight_depot_keeps_working_set);
+    RUN(magazine_tight_depots_bounded_together);
     RUN(magazine_tight_ramps_with_traffic);
     RUN(magazine_resize_contended);
     RUN(magazine_resize_threads);

@@ -373,18 +373,36 @@ static struct kmem_magazine *depot_take(struct kmem_magazine **list, unsigned lo
 /* The working set of a SLAB_TIGHT_PACK cache's depot (other caches keep every full magazine until
  * reclaim takes them). Bonwick and Adams trim each depot every 15 seconds to its working set: the
  * full magazines that stayed in the depot through the whole interval were not needed, and go back
- * to the slabs. With no clock in the core, an interval here is an amount of traffic: it ends once
- * DEPOT_INTERVAL_BYTES of objects have come into the depot in full magazines. An interval longer
- * than a program's alloc/free cycle always sees the cycle's low point, so a steady batch keeps its
- * magazines (1000 blocks of 4 KiB bring 4 MiB per cycle); when a heap shrinks (every object
- * freed), the depot keeps at most two intervals' worth (the one that ended, and the one under
- * way), and the rest goes back to the slabs, whose empty ones go back to the page allocator.
- * DEPOT_MIN_FULL magazines are always kept. */
-enum { DEPOT_MIN_FULL = 4, DEPOT_INTERVAL_BYTES = 8 << 20 };
+ * to the slabs. With no clock in the core, an interval here is an amount of traffic shared by all
+ * these caches: an epoch ends once DEPOT_EPOCH_BYTES of objects have come into their depots in full
+ * magazines, and then every depot is trimmed to what it needed since its last trim (by its next
+ * visit, or by the sweep at the epoch's end, whichever comes first). An interval longer than a
+ * program's alloc/free cycle always sees the cycle's low point, so a steady batch keeps its
+ * magazines (1000 blocks of 4 KiB bring 4 MiB per cycle); when a heap shrinks (every object freed,
+ * in many classes at once), the depots together keep about two epochs' worth (the one that ended,
+ * and the one under way) instead of that much per class, and the rest goes back to the slabs, whose
+ * empty ones go back to the page allocator. DEPOT_MIN_FULL magazines are always kept. */
+enum { DEPOT_MIN_FULL = 4, DEPOT_EPOCH_BYTES = 8 << 20 };
+
+static unsigned long depot_epoch;         /* epochs so far */
+static unsigned long depot_epoch_traffic; /* bytes given to the depots in this epoch */
+static int depot_sweep_due;               /* an epoch ended: trim every such depot */
 
 static bool depot_trims(const struct kmem_cache *c)
 {
     return c->c_flags & SLAB_TIGHT_PACK;
+}
+
+/* Count a full magazine's objects toward the epoch; start the next one when it is full. */
+static void depot_epoch_count(unsigned long bytes)
+{
+    unsigned long t = __atomic_add_fetch(&depot_epoch_traffic, bytes, __ATOMIC_RELAXED);
+    if (t >= DEPOT_EPOCH_BYTES && t - bytes < DEPOT_EPOCH_BYTES) {
+        /* The one thread that crossed the mark ends the epoch. */
+        __atomic_sub_fetch(&depot_epoch_traffic, DEPOT_EPOCH_BYTES, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&depot_epoch, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&depot_sweep_due, 1, __ATOMIC_RELAXED);
+    }
 }
 
 /* A full magazine leaves the depot: lower the interval's low-water mark. */
@@ -394,8 +412,8 @@ static void depot_took_full(struct kmem_depot *d)
         d->d_min_full = d->d_nfull;
 }
 
-/* At the end of an interval, move the full magazines no one took during it (beyond
- * DEPOT_MIN_FULL) to *stale: the oldest ones, at the tail of the LIFO list. */
+/* At a depot's first visit in a new epoch, move the full magazines no one took since its last
+ * trim (beyond DEPOT_MIN_FULL) to *stale: the oldest ones, at the tail of the LIFO list. */
 static void depot_trim(struct kmem_depot *d, struct kmem_magazine **stale)
 {
     /* A purge or a resize may have emptied the depot within the interval. */
@@ -416,7 +434,7 @@ static void depot_trim(struct kmem_depot *d, struct kmem_magazine **stale)
         d->d_nfull -= unused;
         d->d_trimmed += unused;
     }
-    d->d_traffic = 0;
+    d->d_epoch = __atomic_load_n(&depot_epoch, __ATOMIC_RELAXED);
     d->d_min_full = d->d_nfull;
 }
 
@@ -436,8 +454,8 @@ static void depot_give(const struct kmem_cache *c, struct kmem_depot *d, struct 
         d->d_full = m;
         d->d_nfull++;
         if (depot_trims(c)) {
-            d->d_traffic += (unsigned long)m->mag_capacity * c->c_size;
-            if (d->d_traffic >= DEPOT_INTERVAL_BYTES)
+            depot_epoch_count((unsigned long)m->mag_capacity * c->c_size);
+            if (d->d_epoch != __atomic_load_n(&depot_epoch, __ATOMIC_RELAXED))
                 depot_trim(d, stale);
         }
     } else {
@@ -445,6 +463,29 @@ static void depot_give(const struct kmem_cache *c, struct kmem_depot *d, struct 
         d->d_empty = m;
         d->d_nempty++;
     }
+}
+
+/* A depot that is not visited again (its class fell out of use while the
+ * heap shrank) would keep its last intervals' magazines for good: so the end
+ * of an epoch trims every SLAB_TIGHT_PACK depot that has not been trimmed in
+ * it. Run by the free that ended the epoch, after its depot lock is dropped
+ * and with no other lock held (cache list -> depot, as everywhere). */
+static void depot_sweep_one(struct kmem_cache *c, void *arg)
+{
+    (void)arg;
+    struct kmem_depot *d = &c->c_depot;
+    if (!depot_trims(c) || d->d_epoch == __atomic_load_n(&depot_epoch, __ATOMIC_RELAXED))
+        return;
+    struct kmem_magazine *stale = NULL;
+    depot_lock(d);
+    depot_trim(d, &stale);
+    depot_unlock(c, stale);
+}
+
+static KMEM_NOINLINE void depot_sweep(void)
+{
+    if (__atomic_exchange_n(&depot_sweep_due, 0, __ATOMIC_ACQ_REL))
+        kmem_slab_for_each_cache(depot_sweep_one, NULL);
 }
 
 void kmem_magazine_depot_purge(struct kmem_cache *c)
@@ -621,6 +662,8 @@ static bool slot_free(struct kmem_cache *c, struct kmem_cpu_cache *cc, void *obj
         struct kmem_magazine *empty = depot_take(&d->d_empty, &d->d_nempty);
         depot_give(c, d, prev, &stale); /* full, or the sentinel */
         depot_unlock(c, stale);
+        if (unlikely(__atomic_load_n(&depot_sweep_due, __ATOMIC_RELAXED)))
+            depot_sweep();
         prev = loaded;
         loaded = empty ? empty : magazine_new(c);
         if (!loaded) {

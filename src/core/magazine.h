@@ -64,8 +64,8 @@ struct kmem_depot {
     unsigned int d_acquired;  /* lock acquisitions in this window */
     unsigned int d_contended; /* of which found the lock held */
     unsigned long d_resizes;  /* magazine size increases so far */
-    unsigned long d_traffic;  /* bytes in full magazines moved in this trim interval */
-    unsigned long d_min_full; /* the fewest full magazines the depot held in it */
+    unsigned long d_epoch;    /* the trim epoch of its last trim (magazine.c) */
+    unsigned long d_min_full; /* the fewest full magazines the depot held since then */
     unsigned long d_trimmed;  /* full magazines given back by trims so far */
 };
 

@@ -17,6 +17,8 @@
  *                        handler (oldest first), down to half the mark; a
  *                        free/alloc cycle of a few blocks discards nothing;
  *                        backed blocks are handed out before discarded ones.
+ *   discard_scattered    with live pages scattered over the heap, their free
+ *                        neighbours of 64 KiB and more are given back.
  */
 #include "harness.h"
 
@@ -213,13 +215,16 @@ TEST(hotplug_threads)
 }
 
 static unsigned long discards;
+static size_t discarded_bytes;
 static phys_addr_t last_discard;
+enum { DISCARD_ORDER_MIN = 4 }; /* 64 KiB: smaller free blocks are never discarded */
 
 static void count_discard(phys_addr_t phys, size_t bytes)
 {
     discards++;
     last_discard = phys;
-    CHECK_EQ(bytes, PAGE_SIZE << MAX_PAGE_ORDER);
+    discarded_bytes += bytes;
+    CHECK(bytes >= PAGE_SIZE << DISCARD_ORDER_MIN && (bytes & (bytes - 1)) == 0);
     CHECK_EQ(phys % bytes, 0);
     memset(direct + phys, 0x5a, bytes); /* contents need not survive */
 }
@@ -272,6 +277,48 @@ TEST(discard_hysteresis)
     kmem_shutdown();
 }
 
+/* Live pages scattered over the whole heap (one page kept in every 128 KiB)
+ * leave no free 4 MiB block, but their free neighbours of 64 KiB and more
+ * are given back, down to the slack; what is left works as before. */
+TEST(discard_scattered)
+{
+    REQUIRE(boot_machine());
+    REQUIRE(kmem_memory_add(BOOT, SPACE - BOOT) == 0);
+    discards = 0;
+    discarded_bytes = 0;
+    kmem_set_discard_handler(count_discard);
+    enum { N = (128 * MiB) / PAGE_SIZE, STRIDE = 32 };
+    static struct page *pg[N];
+    for (int i = 0; i < N; i++) {
+        REQUIRE((pg[i] = alloc_pages(GFP_KERNEL, 0)) != NULL);
+        memset(page_address(pg[i]), 1, PAGE_SIZE); /* backed now */
+    }
+    for (int i = 0; i < N; i++)
+        if (page_to_pfn(pg[i]) % STRIDE != 0) {
+            __free_pages(pg[i], 0);
+            pg[i] = NULL;
+        }
+    drain_all_pages();
+    struct kmem_zone_info zi;
+    REQUIRE(kmem_zone_info(KMEM_ZONE_NORMAL, &zi));
+    printf("  %lu discards, %zu MiB given back; 4 MiB blocks free: %lu\n", discards,
+           discarded_bytes >> 20, zi.nr_free[MAX_PAGE_ORDER]);
+    CHECK(discards > 0);
+    /* Of every 128 KiB, the kept page leaves free blocks of 4, 8, 16, 32 and
+     * 64 KiB: the 64 KiB one (64 MiB in all) is given back, all but the
+     * slack (at most a sixteenth of the memory in use, or 4 MiB). */
+    size_t eligible = (size_t)(N / STRIDE) * (STRIDE - 16) * PAGE_SIZE;
+    CHECK(discarded_bytes >= eligible - 16 * MiB);
+    CHECK(discarded_bytes <= eligible);
+    CHECK_EQ(kmem_page_check(), 0);
+    for (int i = 0; i < N; i++)
+        if (pg[i])
+            __free_pages(pg[i], 0);
+    CHECK(drain_count() > (SPACE - 32 * MiB) / PAGE_SIZE); /* all still usable */
+    CHECK_EQ(kmem_page_check(), 0);
+    kmem_shutdown();
+}
+
 int main(void)
 {
     RUN(hotplug_add);
@@ -279,5 +326,6 @@ int main(void)
     RUN(hotplug_grow_handler);
     RUN(hotplug_threads);
     RUN(discard_hysteresis);
+    RUN(discard_scattered);
     return harness_report();
 }

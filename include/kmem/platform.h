@@ -134,13 +134,14 @@ KMEM_API int kmem_memory_add(phys_addr_t base, size_t size);
 typedef bool (*kmem_grow_fn)(unsigned long pages);
 KMEM_API kmem_grow_fn kmem_set_grow_handler(kmem_grow_fn fn);
 
-/* Giving free memory back to the host. When a zone holds more free blocks
- * of MAX_PAGE_ORDER that the host backs than its high mark (a sixteenth of
- * the memory in use, at least 4 blocks), the oldest ones are handed to this
- * handler, with no kmem lock held and the block off the free lists, until
- * half the mark is left; the handler makes the host drop their backing
- * (madvise(MADV_DONTNEED)); their contents need not survive. Allocation
- * prefers backed blocks. NULL (the default): nothing is given back. */
+/* Giving free memory back to the host. When a zone's free blocks of 64 KiB
+ * or more that the host backs hold more frames than its high mark (a
+ * sixteenth of the memory in use, at least 4 MiB), they are handed to this
+ * handler, the largest first and the oldest of a size first, with no kmem
+ * lock held and the block off the free lists, until half the mark is left;
+ * the handler makes the host drop their backing (madvise(MADV_DONTNEED));
+ * their contents need not survive. Allocation prefers backed blocks. NULL
+ * (the default): nothing is given back. */
 typedef void (*kmem_discard_fn)(phys_addr_t phys, size_t bytes);
 KMEM_API kmem_discard_fn kmem_set_discard_handler(kmem_discard_fn fn);
 

@@ -54,8 +54,10 @@ static void zones_init(unsigned long nr_pfns)
         kmem_memset(z, 0, sizeof *z);
         kmem_mutex_init(&z->z_lock);
         z->z_name = zone_names[zi];
-        for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+        for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++) {
             list_init(&z->z_free_area[o].fa_list);
+            list_init(&z->z_free_area[o].fa_clean);
+        }
     }
     unsigned long dma_end = nr_pfns < DMA_ZONE_END_PFN ? nr_pfns : DMA_ZONE_END_PFN;
     kmem_zones[KMEM_ZONE_DMA].z_start_pfn = 0;

@@ -22,7 +22,9 @@
  * Invariants (checked by kmem_page_check, page_check.c):
  *   B1. Every block on free_area[n] of a zone has its head in state PS_FREE
  *       with pg_order n and pg_zone the zone; it is 2^n-aligned and lies in
- *       the zone's span; fa_nr_free counts the list exactly.
+ *       the zone's span; fa_nr_free counts both lists exactly, fa_nr_clean
+ *       the clean one. A head's pg_private (dirty frames) is at most 2^n;
+ *       from DISCARD_MIN_ORDER on, it is 0 exactly on the clean list.
  *   B2. No free block of order n < MAX_PAGE_ORDER has a free buddy of order n
  *       (it would have been merged).
  *   B3. z_free_pages is the sum of 2^n over the blocks on the free lists, and
@@ -40,34 +42,48 @@
 struct zone kmem_zones[KMEM_NR_ZONES];
 uint8_t kmem_kernel_zone;
 
-/* Blocks of MAX_PAGE_ORDER are listed backed first, discarded last
- * (discard.c): a new one goes to the front, and counts as backed, unless it
- * is memory the host has never backed (boot, hotplug). */
-static inline void free_area_add(struct zone *z, struct page *head, unsigned int order)
+/* A free block's head counts, in pg_private, the frames of it the host may
+ * still back ("dirty": touched since the host last dropped them; an estimate
+ * after a split). A block with any goes on its order's dirty list (the front:
+ * allocation reuses the newest, most likely resident, memory first); one with
+ * none, of DISCARD_MIN_ORDER or more, on its clean list (discard.c). Below
+ * that order nothing is discarded, so every block is on the dirty list. */
+static inline void free_area_add(struct zone *z, struct page *head, unsigned int order,
+                                 unsigned long dirty)
 {
+    struct free_area *area = &z->z_free_area[order];
     head->pg_order = (uint8_t)order;
-    head->pg_zone = (uint8_t)(z - kmem_zones); /* heads carry the zone (P1) */
+    head->pg_zone = (uint8_t)(z - kmem_zones); /* heads carry the zone (P2) */
     page_set_state(head, PS_FREE);
-    if (order == MAX_PAGE_ORDER && z->z_give_clean) {
-        list_add_tail(&head->pg_lru, &z->z_free_area[order].fa_list);
+    head->pg_private = dirty;
+    if (order < DISCARD_MIN_ORDER) {
+        list_add(&head->pg_lru, &area->fa_list);
+    } else if (dirty == 0) {
+        list_add(&head->pg_lru, &area->fa_clean);
+        area->fa_nr_clean++;
     } else {
-        list_add(&head->pg_lru, &z->z_free_area[order].fa_list);
-        if (order == MAX_PAGE_ORDER) {
-            z->z_max_dirty++;
-            kmem_discard_note_locked(z);
-        }
+        list_add(&head->pg_lru, &area->fa_list);
+        z->z_dirty_pages += dirty;
+        kmem_discard_note_locked(z);
     }
-    z->z_free_area[order].fa_nr_free++;
+    area->fa_nr_free++;
 }
 
-/* Only the first block of a list is ever taken out at MAX_PAGE_ORDER
- * (merging stops below it), so it is backed while any block is. */
-static inline void free_area_del(struct zone *z, struct page *head, unsigned int order)
+/* Take a free block off its list; returns its dirty frames. */
+static inline unsigned long free_area_del(struct zone *z, struct page *head, unsigned int order)
 {
+    struct free_area *area = &z->z_free_area[order];
     list_del(&head->pg_lru);
-    z->z_free_area[order].fa_nr_free--;
-    if (order == MAX_PAGE_ORDER && z->z_max_dirty)
-        z->z_max_dirty--;
+    area->fa_nr_free--;
+    unsigned long dirty = head->pg_private;
+    head->pg_private = 0;
+    if (order >= DISCARD_MIN_ORDER) {
+        if (dirty == 0)
+            area->fa_nr_clean--;
+        else
+            z->z_dirty_pages -= dirty;
+    }
+    return dirty;
 }
 
 /* Is the block at buddy_pfn a free block of this order that we may merge
@@ -83,13 +99,17 @@ static inline bool buddy_is_free(const struct zone *z, unsigned long buddy_pfn, 
 }
 
 /* Split a block of order high taken from the lists down to order low,
- * keeping the lower half each time. */
-static inline void expand(struct zone *z, unsigned long pfn, unsigned int low, unsigned int high)
+ * keeping the lower half each time; each upper half takes half of the dirty
+ * frames left (where they are is not known). */
+static inline void expand(struct zone *z, unsigned long pfn, unsigned int low, unsigned int high,
+                          unsigned long dirty)
 {
     while (high > low) {
         high--;
         struct page *upper = pf_pfn_to_page(pfn + (1UL << high));
-        free_area_add(z, upper, high);
+        unsigned long upper_dirty = dirty / 2;
+        free_area_add(z, upper, high, upper_dirty);
+        dirty -= upper_dirty;
     }
 }
 
@@ -97,11 +117,14 @@ struct page *buddy_take_locked(struct zone *z, unsigned int order)
 {
     for (unsigned int o = order; o <= MAX_PAGE_ORDER; o++) {
         struct free_area *area = &z->z_free_area[o];
-        if (list_empty(&area->fa_list))
+        struct list_head *list = !list_empty(&area->fa_list)    ? &area->fa_list
+                                 : !list_empty(&area->fa_clean) ? &area->fa_clean
+                                                                : NULL;
+        if (!list)
             continue;
-        struct page *head = list_first_entry(&area->fa_list, struct page, pg_lru);
-        free_area_del(z, head, o);
-        expand(z, pf_page_to_pfn(head), order, o);
+        struct page *head = list_first_entry(list, struct page, pg_lru);
+        unsigned long dirty = free_area_del(z, head, o);
+        expand(z, pf_page_to_pfn(head), order, o, dirty);
         head->pg_order = (uint8_t)order;
         z->z_free_pages -= 1UL << order;
         return head;
@@ -109,7 +132,8 @@ struct page *buddy_take_locked(struct zone *z, unsigned int order)
     return NULL;
 }
 
-void buddy_give_locked(struct zone *z, unsigned long pfn, unsigned int order)
+/* Free [pfn, pfn + 2^order) with dirty of its frames backed by the host. */
+static void give_locked(struct zone *z, unsigned long pfn, unsigned int order, unsigned long dirty)
 {
     z->z_free_pages += 1UL << order;
     while (order < MAX_PAGE_ORDER) {
@@ -117,14 +141,24 @@ void buddy_give_locked(struct zone *z, unsigned long pfn, unsigned int order)
         if (!buddy_is_free(z, buddy_pfn, order))
             break;
         struct page *buddy = pf_pfn_to_page(buddy_pfn);
-        free_area_del(z, buddy, order);
+        dirty += free_area_del(z, buddy, order);
         /* Of the two heads, the higher one becomes a tail page of the
          * merged block (invariant P1). */
         page_set_state(pf_pfn_to_page(pfn | buddy_pfn), PS_TAIL);
         pfn &= buddy_pfn;
         order++;
     }
-    free_area_add(z, pf_pfn_to_page(pfn), order);
+    free_area_add(z, pf_pfn_to_page(pfn), order, dirty);
+}
+
+void buddy_give_locked(struct zone *z, unsigned long pfn, unsigned int order)
+{
+    give_locked(z, pfn, order, z->z_give_clean ? 0 : 1UL << order);
+}
+
+void buddy_give_clean_locked(struct zone *z, unsigned long pfn, unsigned int order)
+{
+    give_locked(z, pfn, order, 0);
 }
 
 void buddy_give_range_locked(struct zone *z, unsigned long start, unsigned long end)

@@ -28,55 +28,82 @@ struct check {
             kmem_log("check: " __VA_ARGS__);                                                       \
     } while (0)
 
+/* One of an order's two free lists (B1, B2; clean: D1). */
+static unsigned long check_free_list(struct check *c, const struct zone *z, unsigned int zi,
+                                     unsigned int o, const struct list_head *list, bool clean,
+                                     unsigned long *pages, unsigned long *dirty)
+{
+    unsigned long count = 0;
+    const struct list_head *pos;
+    for (pos = list->next; pos != list; pos = pos->next) {
+        if (pos->next->prev != pos) {
+            VIOLATION(c, "zone %s order %u: free list links broken", z->z_name, o);
+            break;
+        }
+        if (++count > z->z_managed_pages) {
+            VIOLATION(c, "zone %s order %u: free list does not end", z->z_name, o);
+            break;
+        }
+        const struct page *head = list_entry(pos, struct page, pg_lru);
+        if (!pf_page_valid(head)) {
+            VIOLATION(c, "zone %s order %u: free list holds %p, not a page", z->z_name, o,
+                      (const void *)head);
+            break;
+        }
+        unsigned long pfn = pf_page_to_pfn(head);
+        if (head->pg_state != PS_FREE || head->pg_order != o || head->pg_zone != zi)
+            VIOLATION(c,
+                      "zone %s order %u: pfn %#lx on the free list has state %u order %u zone %u",
+                      z->z_name, o, pfn, head->pg_state, head->pg_order, head->pg_zone);
+        if (head->pg_private > (1UL << o) ||
+            (o >= DISCARD_MIN_ORDER && (head->pg_private == 0) != clean))
+            VIOLATION(c, "zone %s order %u: pfn %#lx on the %s list counts %lu dirty frames",
+                      z->z_name, o, pfn, clean ? "clean" : "dirty", head->pg_private);
+        *dirty += head->pg_private;
+        if (pfn & ((1UL << o) - 1))
+            VIOLATION(c, "zone %s order %u: free block pfn %#lx is not aligned", z->z_name, o, pfn);
+        if (pfn < z->z_start_pfn || pfn + (1UL << o) > z->z_end_pfn)
+            VIOLATION(c, "zone %s order %u: free block pfn %#lx leaves the zone", z->z_name, o,
+                      pfn);
+        unsigned long buddy = pfn ^ (1UL << o);
+        if (o < MAX_PAGE_ORDER && buddy >= z->z_start_pfn && buddy < z->z_end_pfn) {
+            const struct page *bp = pf_pfn_to_page(buddy);
+            if (bp->pg_state == PS_FREE && bp->pg_order == o)
+                VIOLATION(c, "zone %s order %u: free buddies pfn %#lx and %#lx not merged",
+                          z->z_name, o, pfn, buddy);
+        }
+        *pages += 1UL << o;
+    }
+    return count;
+}
+
 static void check_free_lists(struct check *c, const struct zone *z, unsigned int zi)
 {
-    unsigned long pages = 0;
+    unsigned long pages = 0, dirty = 0;
     for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++) {
         const struct free_area *area = &z->z_free_area[o];
-        unsigned long count = 0;
-        const struct list_head *pos;
-        for (pos = area->fa_list.next; pos != &area->fa_list; pos = pos->next) {
-            if (pos->next->prev != pos) {
-                VIOLATION(c, "zone %s order %u: free list links broken", z->z_name, o);
-                break;
-            }
-            if (++count > z->z_managed_pages) {
-                VIOLATION(c, "zone %s order %u: free list does not end", z->z_name, o);
-                break;
-            }
-            const struct page *head = list_entry(pos, struct page, pg_lru);
-            if (!pf_page_valid(head)) {
-                VIOLATION(c, "zone %s order %u: free list holds %p, not a page", z->z_name, o,
-                          (const void *)head);
-                break;
-            }
-            unsigned long pfn = pf_page_to_pfn(head);
-            if (head->pg_state != PS_FREE || head->pg_order != o || head->pg_zone != zi)
-                VIOLATION(
-                    c, "zone %s order %u: pfn %#lx on the free list has state %u order %u zone %u",
-                    z->z_name, o, pfn, head->pg_state, head->pg_order, head->pg_zone);
-            if (pfn & ((1UL << o) - 1))
-                VIOLATION(c, "zone %s order %u: free block pfn %#lx is not aligned", z->z_name, o,
-                          pfn);
-            if (pfn < z->z_start_pfn || pfn + (1UL << o) > z->z_end_pfn)
-                VIOLATION(c, "zone %s order %u: free block pfn %#lx leaves the zone", z->z_name, o,
-                          pfn);
-            unsigned long buddy = pfn ^ (1UL << o);
-            if (o < MAX_PAGE_ORDER && buddy >= z->z_start_pfn && buddy < z->z_end_pfn) {
-                const struct page *bp = pf_pfn_to_page(buddy);
-                if (bp->pg_state == PS_FREE && bp->pg_order == o)
-                    VIOLATION(c, "zone %s order %u: free buddies pfn %#lx and %#lx not merged",
-                              z->z_name, o, pfn, buddy);
-            }
-            pages += 1UL << o;
-        }
-        if (count != area->fa_nr_free)
-            VIOLATION(c, "zone %s order %u: %lu blocks listed, nr_free says %lu", z->z_name, o,
-                      count, area->fa_nr_free);
+        unsigned long order_dirty = 0;
+        unsigned long nr_dirty =
+            check_free_list(c, z, zi, o, &area->fa_list, false, &pages, &order_dirty);
+        unsigned long nr_clean =
+            check_free_list(c, z, zi, o, &area->fa_clean, true, &pages, &order_dirty);
+        if (nr_dirty + nr_clean != area->fa_nr_free || nr_clean != area->fa_nr_clean)
+            VIOLATION(c,
+                      "zone %s order %u: %lu dirty + %lu clean blocks listed, nr_free says %lu, "
+                      "nr_clean %lu",
+                      z->z_name, o, nr_dirty, nr_clean, area->fa_nr_free, area->fa_nr_clean);
+        if (nr_clean && o < DISCARD_MIN_ORDER)
+            VIOLATION(c, "zone %s order %u: %lu clean blocks below order %u", z->z_name, o,
+                      nr_clean, DISCARD_MIN_ORDER);
+        if (o >= DISCARD_MIN_ORDER)
+            dirty += order_dirty;
     }
     if (pages != z->z_free_pages)
         VIOLATION(c, "zone %s: %lu pages on free lists, z_free_pages says %lu", z->z_name, pages,
                   z->z_free_pages);
+    if (dirty != z->z_dirty_pages)
+        VIOLATION(c, "zone %s: free blocks count %lu dirty frames, z_dirty_pages says %lu",
+                  z->z_name, dirty, z->z_dirty_pages);
 }
 
 static void check_pcp_list(void *arg, unsigned int zi, unsigned int order,

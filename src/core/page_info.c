@@ -62,10 +62,11 @@ bool kmem_zone_info(enum kmem_zone_type zt, struct kmem_zone_info *info)
     info->managed_pages = z->z_managed_pages;
     info->free_pages = z->z_free_pages;
     info->pcp_pages = pcp.pages[zt];
-    info->discarded_pages = (z->z_free_area[MAX_PAGE_ORDER].fa_nr_free - z->z_max_dirty)
-                            << MAX_PAGE_ORDER;
-    for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+    info->discarded_pages = 0;
+    for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++) {
         info->nr_free[o] = z->z_free_area[o].fa_nr_free;
+        info->discarded_pages += z->z_free_area[o].fa_nr_clean << o;
+    }
     info->pcp_batch = z->z_pcp_batch;
     info->pcp_high = z->z_pcp_high;
     info->watermark_min = z->z_watermark[WMARK_MIN];

@@ -14,10 +14,22 @@
 
 #define DMA_ZONE_END_PFN ((16UL << 20) >> PAGE_SHIFT) /* physical < 16 MiB */
 
+/* Free blocks of one order. Those the host may still back in part ("dirty":
+ * touched since the host last dropped them) are on fa_list, newest first;
+ * those it has dropped entirely ("clean", discard.c; orders >=
+ * DISCARD_MIN_ORDER only) on fa_clean. A free head's pg_private counts its
+ * dirty frames. */
 struct free_area {
-    struct list_head fa_list; /* heads of free blocks of this order, LIFO */
-    unsigned long fa_nr_free; /* blocks on fa_list */
+    struct list_head fa_list;  /* heads of dirty free blocks, LIFO */
+    struct list_head fa_clean; /* heads of clean free blocks, LIFO */
+    unsigned long fa_nr_free;  /* blocks on both lists */
+    unsigned long fa_nr_clean; /* of which on fa_clean */
 };
+
+/* Free blocks below this order (64 KiB) are never given back to the host:
+ * their memory lies among allocated pages, and a call per 4 KiB page would
+ * cost more than the memory is worth. */
+#define DISCARD_MIN_ORDER 4
 
 enum zone_watermark { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
 
@@ -35,11 +47,10 @@ struct zone {
     unsigned long z_end_pfn;
     unsigned long z_managed_pages; /* frames the buddy system owns (grows
                                       only when memory is added) */
-    /* Giving memory back (discard.c): the free blocks of MAX_PAGE_ORDER are
-     * listed backed ("dirty": touched since the host last took them) first,
-     * then discarded ("clean"); z_max_dirty counts the first kind. */
-    unsigned long z_max_dirty;
-    unsigned long z_discarding; /* blocks off the lists being discarded */
+    /* Giving memory back (discard.c): z_dirty_pages sums the dirty frames of
+     * the free blocks of orders >= DISCARD_MIN_ORDER. */
+    unsigned long z_dirty_pages;
+    unsigned long z_discarding; /* frames off the lists being discarded */
     bool z_give_clean;          /* boot and hotplug: new blocks are clean */
     unsigned int z_pcp_batch;   /* frames moved per per-CPU refill/drain */
     unsigned int z_pcp_high;    /* frames a per-CPU list may hold; 0: none */
@@ -71,6 +82,9 @@ struct page *buddy_take_locked(struct zone *z, unsigned int order);
 /* Return the block [pfn, pfn + 2^order) to the free lists, merging it with its
  * buddy while that is free and of the same order. */
 void buddy_give_locked(struct zone *z, unsigned long pfn, unsigned int order);
+/* The same for a block whose memory the host has dropped (discard.c): the
+ * merged block stays clean only if all its parts are. */
+void buddy_give_clean_locked(struct zone *z, unsigned long pfn, unsigned int order);
 
 /* Give the frames [start, end) to the free lists as maximal aligned blocks. */
 void buddy_give_range_locked(struct zone *z, unsigned long start, unsigned long end);

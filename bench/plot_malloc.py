@@ -9,7 +9,7 @@ malloc suite's samples: every allocator's median relative to glibc's (glibc =
 reads the "msample" lines of bench/bench_malloc.c (msample, workload, label,
 time, RSS KiB, extra) and the "rsample" lines of tests/malloc/realprog.sh
 (rsample, program, label, wall seconds, peak RSS KiB, CPU seconds,
-OK|MISMATCH), ignores all others, and writes
+ok|MISMATCH), ignores all others, and writes
 
     OUT_PREFIX-time.svg           micro workloads, time
     OUT_PREFIX-rss.svg            micro workloads, RSS at the end of a run
@@ -74,7 +74,7 @@ def load(path):
                 elif field[0] == "rsample" and len(field) >= 7:
                     _, name, label, t, rss, _cpu, verdict = field[:7]
                     cell = real.setdefault(name, OrderedDict()).setdefault(label, {"time": [], "rss": []})
-                    if verdict != "OK":
+                    if verdict.upper() != "OK":  # realprog.sh prints "ok"
                         mismatches[(name, label)] = mismatches.get((name, label), 0) + 1
                         continue
                     if float(t) == 0 and float(rss) == 0:

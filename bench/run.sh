@@ -48,7 +48,8 @@
 #      by LD_PRELOAD against the peers: fast-path pairs (32 B, 256 B, 4 KiB,
 #      steady and batch, with callgrind), prodcons, thread-churn, big-churn,
 #      grow-shrink, frag-random (time and RSS), and real programs (time and
-#      peak RSS, outputs checked against glibc's); BENCH_MALLOC_ROUNDS (3).
+#      peak RSS, outputs checked against glibc's); BENCH_MALLOC_ROUNDS (3),
+#      BENCH_REALPROG_ROUNDS (3).
 #
 # Knobs (environment): BENCH_SUITES ("pages slab vmalloc malloc"), BENCH_ROUNDS (8),
 # BENCH_REPS per run (2), BENCH_MS per repetition (60), BENCH_WARMUP_MS (20),
@@ -358,13 +359,14 @@ if [[ " $suites " == *" malloc "* ]]; then
             done
         done
     done
-    # Real programs: one run of each per allocator and round (2 rounds),
+    # Real programs: one run of each per allocator and round (BENCH_REALPROG_ROUNDS),
     # outputs checked against a run without any preload.
     dpkg -s time >/dev/null 2>&1 || { [[ $(id -u) -eq 0 ]] && apt-get install -y -qq time >&2; }
     refdir=$build/realprog-ref
     rm -rf "$refdir"
-    for ((round = 0; round < 2; round++)); do
-        say "malloc real programs, round $((round + 1))/2"
+    prounds=${BENCH_REALPROG_ROUNDS:-3}
+    for ((round = 0; round < prounds; round++)); do
+        say "malloc real programs, round $((round + 1))/$prounds"
         for ((i = 0; i < nm; i++)); do
             IFS=: read -r label lib <<<"${mconfigs[$(((i + round) % nm))]}"
             REALPROG_BENCH=$label REALPROG_REF=$refdir "$root/tests/malloc/realprog.sh" \
@@ -489,7 +491,7 @@ compiler=$(awk -F= '$1 == "CMAKE_C_COMPILER:FILEPATH" { print $2 }' "$build/CMak
         echo
         echo "### Real programs"
         echo
-        echo "tests/malloc/realprog.sh's workloads, each once per allocator and round (2 rounds):"
+        echo "tests/malloc/realprog.sh's workloads, each once per allocator and round ($prounds rounds):"
         echo "median wall seconds and peak RSS (GNU time), output compared with glibc's."
         echo
         awk -F'\t' '$1 == "rsample" { k = $2 SUBSEP $3; n[k]++; t[k, n[k]] = $4; r[k, n[k]] = $5
@@ -510,7 +512,11 @@ compiler=$(awk -F= '$1 == "CMAKE_C_COMPILER:FILEPATH" { print $2 }' "$build/CMak
                 for (l in labs) { gt = 0; gr = 0; c = 0
                     for (p in progs) if (tm[p, l] > 0 && tm[p, "glibc"] > 0) {
                         gt += log(tm[p, l] / tm[p, "glibc"]); gr += log(rm[p, l] / rm[p, "glibc"]); c++ }
-                    if (c) printf "- %s: time geomean %.3fx glibc, RSS geomean %.3fx glibc (%d programs)\n", l, exp(gt / c), exp(gr / c), c }
+                    if (c) printf "- %s: time geomean %.3fx glibc, RSS geomean %.3fx glibc (%d programs)\n", l, exp(gt / c), exp(gr / c), c
+                    if (c) gm[l] = exp(gt / c) }
+                best = ""; for (l in gm) if (l != "kmem" && l != "glibc" && (best == "" || gm[l] < gm[best])) best = l
+                if (best != "" && ("kmem" in gm))
+                    printf "- kmem against the best peer (%s): time geomean %.3fx (target <= 0.98x)\n", best, gm["kmem"] / gm[best]
             }' "${suite_samples[malloc]}"
     fi
     if [[ " $suites " == *" vmalloc "* ]]; then

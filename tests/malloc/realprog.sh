@@ -126,7 +126,7 @@ skip() {
 
 # The benchmark's mode (REALPROG_BENCH=LABEL, used by bench/run.sh): each
 # program once, with LIB preloaded ("none": without), timed by GNU time; one
-# line "rsample NAME LABEL SECONDS PEAK_RSS_KIB CPU_SECONDS OK|MISMATCH", the
+# line "rsample NAME LABEL SECONDS PEAK_RSS_KIB CPU_SECONDS ok|MISMATCH", the
 # output compared with a run without the library made once per TMP.
 bench_one() {
     local name=$1 base=$2

@@ -32,6 +32,14 @@ def colour(label, i):
     return c
 
 
+def legend(out, labels, width, top):
+    """Append the colour legend of labels at the right edge of a chart."""
+    for i, label in enumerate(labels):
+        y = top + 10 + i * 16
+        out.append(f'<rect x="{width - 140}" y="{y - 9}" width="10" height="10" fill="{colour(label, i)}"/>')
+        out.append(f'<text x="{width - 125}" y="{y}">{esc(label)}</text>')
+
+
 def load(path):
     cells = OrderedDict()  # (threads, workload) -> OrderedDict(label -> [ns])
     labels = []
@@ -96,11 +104,7 @@ def chart(title, groups, labels):
             x += bar
         out.append(f'<text x="{(x0 + x) / 2:.1f}" y="{top + height + 16}" text-anchor="middle">{esc(wl)}</text>')
         x += gap
-    # Legend.
-    for i, label in enumerate(labels):
-        y = top + 10 + i * 16
-        out.append(f'<rect x="{width - 140}" y="{y - 9}" width="10" height="10" fill="{colour(label, i)}"/>')
-        out.append(f'<text x="{width - 125}" y="{y}">{esc(label)}</text>')
+    legend(out, labels, width, top)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

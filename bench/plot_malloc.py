@@ -35,7 +35,7 @@ from collections import OrderedDict
 # The colour table and escaping of bench/plot.py, so both sets of charts look
 # alike.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot import colour, esc  # noqa: E402
+from plot import colour, esc, legend  # noqa: E402
 
 # Allocators in the order of the bars; labels not listed here follow, in the
 # order they first appear in the file.
@@ -205,11 +205,7 @@ def chart(title, subtitle, groups, labels, missing=()):
     y1 = ybase - scale
     out.append(f'<line x1="{left}" y1="{y1:.1f}" x2="{width - 150}" y2="{y1:.1f}" stroke="#333" '
                f'stroke-dasharray="4,3"/>')
-    # Legend.
-    for i, label in enumerate(labels):
-        y = top + 10 + i * 16
-        out.append(f'<rect x="{width - 140}" y="{y - 9}" width="10" height="10" fill="{colour(label, i)}"/>')
-        out.append(f'<text x="{width - 125}" y="{y}">{esc(label)}</text>')
+    legend(out, labels, width, top)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

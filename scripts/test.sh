@@ -16,8 +16,8 @@ root=$(pwd)
 configs=${*:-release clang asan tsan}
 jobs=$(nproc)
 
-scripts/deps.sh pkg-config clang ||
-  echo "test: could not install pkg-config, clang; continuing" >&2
+scripts/deps.sh pkg-config clang g++ ||
+  echo "test: could not install pkg-config, clang, g++; continuing" >&2
 scripts/deps.sh python3 sqlite3 perl git jq gawk lua5.4 redis-server redis-tools gcc \
   libpython3.11-testsuite ||
   echo "test: could not install the real-program tests' packages; continuing" >&2

@@ -80,6 +80,9 @@ void kmem_memmap_init(unsigned long start_pfn, unsigned long end_pfn)
  * with the zone locks held when memory is added). */
 void kmem_region_give(const struct kmem_region *r)
 {
+    /* An ASan build may map new RAM where an earlier machine's poisoned
+     * objects were: it starts unpoisoned. */
+    kmem_asan_unpoison(kmem_frames.fr_direct + r->base, r->size);
     unsigned long start = (unsigned long)((r->base + PAGE_SIZE - 1) >> PAGE_SHIFT);
     unsigned long end = (unsigned long)((r->base + r->size) >> PAGE_SHIFT);
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++) {

@@ -36,8 +36,14 @@ static KMEM_ALWAYS_INLINE void *cache_pop(unsigned long off)
     __auto_type cc = kmem_this_cpu_slot(off);
     void **top = cc->cc_top;
     void *obj = *top;
-    if (likely(obj))
+    if (likely(obj)) {
         cc->cc_top = top - 1;
+#ifdef KMEM_ASAN_BUILD
+        /* The slot does not name its cache; the object's page does. */
+        const struct kmem_cache *c = pf_virt_to_page(obj)->pg_owner_p1;
+        kmem_asan_unpoison(obj, c->c_object_size);
+#endif
+    }
     return obj;
 }
 
@@ -84,6 +90,7 @@ static KMEM_ALWAYS_INLINE bool cache_push(const struct kmem_cache *c, void *obj)
     if (likely(top != cc->cc_end && *top != obj)) {
         top[1] = obj;
         cc->cc_top = top + 1;
+        kmem_asan_poison(obj, c->c_object_size);
         return true;
     }
     return false;

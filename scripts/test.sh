@@ -4,20 +4,22 @@
 #   clang     clang, RelWithDebInfo, -Werror: every test
 #   asan      gcc with AddressSanitizer + UndefinedBehaviorSanitizer: every test
 #   tsan      gcc with ThreadSanitizer: every test
+#   valgrind  gcc with memcheck's client requests (-DKMEM_VALGRIND=ON): the
+#             memcheck tests (tests/valgrind) under valgrind
 # Missing Debian packages are installed with apt-get (scripts/deps.sh): the
 # build's (pkg-config, clang) and the programs that tests/malloc runs under the
 # preloaded malloc (realprog.sh, pyregrtest.sh). When that fails the suite
 # goes on: a test whose program is missing says "skipped".
-# Usage: scripts/test.sh [config...]   (default: all four)
+# Usage: scripts/test.sh [config...]   (default: all five)
 # The last line is the total: "N passed, M failed".
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
-configs=${*:-release clang asan tsan}
+configs=${*:-release clang asan tsan valgrind}
 jobs=$(nproc)
 
-scripts/deps.sh pkg-config clang g++ ||
-  echo "test: could not install pkg-config, clang, g++; continuing" >&2
+scripts/deps.sh pkg-config clang g++ valgrind ||
+  echo "test: could not install pkg-config, clang, g++, valgrind; continuing" >&2
 scripts/deps.sh python3 sqlite3 perl git jq gawk lua5.4 redis-server redis-tools gcc \
   libpython3.11-testsuite ||
   echo "test: could not install the real-program tests' packages; continuing" >&2
@@ -34,6 +36,7 @@ for config in $configs; do
     clang) cc=clang ;;
     asan) opts+=(-DKMEM_ASAN=ON) ;;
     tsan) opts+=(-DKMEM_TSAN=ON) ;;
+    valgrind) opts+=(-DKMEM_VALGRIND=ON) ;;
     *) echo "test: unknown config $config" >&2; exit 2 ;;
   esac
   if [ "$cc" = clang ] && ! command -v clang >/dev/null; then
@@ -49,7 +52,9 @@ for config in $configs; do
     continue
   fi
   echo "== $config: testing"
-  (cd "$dir" && ctest --output-on-failure -j"$jobs") | tee "$dir/ctest.out"
+  select=()
+  [ "$config" = valgrind ] && select=(-L memcheck) # the rest ran natively in release
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" "${select[@]}") | tee "$dir/ctest.out"
   n_total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$dir/ctest.out" | tail -1)
   n_failed=$(sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p' "$dir/ctest.out" | tail -1)
   if [ -z "$n_total" ]; then

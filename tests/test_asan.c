@@ -21,6 +21,7 @@
 #include <kmem.h>
 
 #include "internal/compiler.h"
+#include "internal/sanitize.h"
 
 #ifdef KMEM_ASAN_BUILD
 /* fn must stop with ASan's report naming what (ASan exits with status 1,

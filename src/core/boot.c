@@ -16,6 +16,7 @@
 #include <kmem/init.h>
 
 #include "../internal/report.h"
+#include "../internal/sanitize.h"
 #include "pcp.h"
 #include "shrinker.h"
 #include "slab.h"
@@ -82,7 +83,7 @@ void kmem_region_give(const struct kmem_region *r)
 {
     /* An ASan build may map new RAM where an earlier machine's poisoned
      * objects were: it starts unpoisoned. */
-    kmem_asan_unpoison(kmem_frames.fr_direct + r->base, r->size);
+    kmem_san_access(kmem_frames.fr_direct + r->base, r->size);
     unsigned long start = (unsigned long)((r->base + PAGE_SIZE - 1) >> PAGE_SHIFT);
     unsigned long end = (unsigned long)((r->base + r->size) >> PAGE_SHIFT);
     for (unsigned int zi = 0; zi < KMEM_NR_ZONES; zi++) {

@@ -19,6 +19,7 @@
 #ifndef KMEM_CACHE_FAST_H
 #define KMEM_CACHE_FAST_H
 
+#include "../internal/sanitize.h"
 #include "pcp.h"
 #include "slab.h"
 
@@ -29,6 +30,12 @@
 void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp);
 void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const void *caller);
 
+/* Does c construct its objects (so their state outlives a free)? */
+static KMEM_ALWAYS_INLINE bool cache_constructs(const struct kmem_cache *c)
+{
+    return c->c_ctor || c->c_ops.ctor;
+}
+
 /* Pop an object from this CPU's slot at byte offset off, or NULL if its
  * loaded magazine is empty (the sentinel's too). */
 static KMEM_ALWAYS_INLINE void *cache_pop(unsigned long off)
@@ -38,10 +45,10 @@ static KMEM_ALWAYS_INLINE void *cache_pop(unsigned long off)
     void *obj = *top;
     if (likely(obj)) {
         cc->cc_top = top - 1;
-#ifdef KMEM_ASAN_BUILD
+#if KMEM_SAN_ACTIVE
         /* The slot does not name its cache; the object's page does. */
         const struct kmem_cache *c = pf_virt_to_page(obj)->pg_owner_p1;
-        kmem_asan_unpoison(obj, c->c_object_size);
+        kmem_san_obj_alloc(c, obj, c->c_object_size, cache_constructs(c));
 #endif
     }
     return obj;
@@ -90,7 +97,7 @@ static KMEM_ALWAYS_INLINE bool cache_push(const struct kmem_cache *c, void *obj)
     if (likely(top != cc->cc_end && *top != obj)) {
         top[1] = obj;
         cc->cc_top = top + 1;
-        kmem_asan_poison(obj, c->c_object_size);
+        kmem_san_obj_free(c, obj, c->c_object_size);
         return true;
     }
     return false;

@@ -283,7 +283,7 @@ static struct kmem_magazine *magazine_new(struct kmem_cache *c)
     struct kmem_magazine *m;
     if (!kmem_slab_alloc_bulk(&magazine_caches[type], GFP_NOWAIT, (void **)&m, 1))
         return NULL;
-    kmem_asan_unpoison(m, magazine_caches[type].c_object_size);
+    kmem_san_access(m, magazine_caches[type].c_object_size);
     m->mag_next = NULL;
     m->mag_rounds = 0;
     m->mag_capacity = magazine_rounds[type];
@@ -631,7 +631,7 @@ KMEM_NOINLINE void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp)
         obj = slot_alloc(c, cc, gfp);
     if (!obj && !kmem_slab_alloc_bulk(c, gfp, &obj, 1))
         return NULL;
-    kmem_asan_unpoison(obj, c->c_object_size);
+    kmem_san_obj_alloc(c, obj, c->c_object_size, cache_constructs(c));
     if (gfp & __GFP_ZERO)
         kmem_memset(obj, 0, c->c_object_size);
     return obj;
@@ -692,7 +692,7 @@ KMEM_NOINLINE void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const v
                        "kmem_cache_free(%s, %p) called from %p: the object was just freed",
                        c->c_name, obj, caller);
     }
-    kmem_asan_poison(obj, c->c_object_size);
+    kmem_san_obj_free(c, obj, c->c_object_size);
     if (!cc || !slot_free(c, cc, obj))
         kmem_slab_free_bulk(c, &obj, 1, caller);
 }

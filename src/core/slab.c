@@ -51,6 +51,7 @@
 
 #include "fork.h"
 #include "../internal/report.h"
+#include "../internal/sanitize.h"
 #include "slab.h"
 #include "zone.h"
 
@@ -165,6 +166,7 @@ static void cache_init(struct kmem_cache *c, const char *name, unsigned int size
     list_init(&c->c_full);
     list_init(&c->c_partial);
     list_init(&c->c_empty);
+    kmem_san_pool_create(c);
 }
 
 /* ---- slabs ---------------------------------------------------------------- */
@@ -208,7 +210,7 @@ static struct slab *slab_create(struct kmem_cache *c, gfp_t gfp, unsigned int co
             __free_pages(page, c->c_order);
             return NULL;
         }
-        kmem_asan_unpoison(header, slab_header_cache.c_object_size);
+        kmem_san_access(header, slab_header_cache.c_object_size);
         slab = header;
         objs = base + colour * c->c_colour_step;
     } else {
@@ -226,7 +228,7 @@ static struct slab *slab_create(struct kmem_cache *c, gfp_t gfp, unsigned int co
     }
     for (unsigned int i = 0; i < c->c_objs_per_slab; i++)
         construct(c, objs + (size_t)i * c->c_size);
-    kmem_asan_poison(objs, (size_t)c->c_objs_per_slab * c->c_size); /* all free */
+    kmem_san_noaccess(objs, (size_t)c->c_objs_per_slab * c->c_size); /* all free */
     slab_mark_pages(slab, c, true);
     return slab;
 }
@@ -234,7 +236,7 @@ static struct slab *slab_create(struct kmem_cache *c, gfp_t gfp, unsigned int co
 /* Give a slab back: destructor on every object, then the pages. No lock held. */
 static void slab_destroy(struct kmem_cache *c, struct slab *slab)
 {
-    kmem_asan_unpoison(slab->sl_objs, (size_t)c->c_objs_per_slab * c->c_size);
+    kmem_san_access(slab->sl_objs, (size_t)c->c_objs_per_slab * c->c_size);
     if (c->c_ops.dtor)
         for (unsigned int i = 0; i < c->c_objs_per_slab; i++)
             c->c_ops.dtor(slab->sl_objs + (size_t)i * c->c_size, c->c_ops.priv);
@@ -373,7 +375,7 @@ void kmem_slab_free_bulk(struct kmem_cache *c, void *const *objs, unsigned int n
         kmem_mutex_lock(&c->c_lock);
         for (; i < n && nr_surplus < KMEM_ARRAY_SIZE(surplus); i++) {
             struct slab *slab = kmem_slab_of_object(c, objs[i], caller);
-            kmem_asan_poison(objs[i], c->c_object_size); /* free again (already, from a magazine) */
+            kmem_san_noaccess(objs[i], c->c_object_size); /* free (already, from a magazine) */
             struct slab *empty = slab_put_locked(c, slab, objs[i], caller);
             if (empty)
                 surplus[nr_surplus++] = empty;
@@ -449,7 +451,7 @@ static struct kmem_cache *cache_create(const char *name, unsigned int size, unsi
     else if (!kmem_slab_alloc_bulk(&kmem_cache_cache, GFP_KERNEL, (void **)&c, 1))
         why = "no memory for the cache";
     if (!why) {
-        kmem_asan_unpoison(c, kmem_cache_cache.c_object_size);
+        kmem_san_access(c, kmem_cache_cache.c_object_size);
         cache_init(c, name, size, align, flags);
         c->c_ctor = ctor;
         if (ops)
@@ -540,6 +542,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
     kmem_magazine_cache_fini(c);
     kmem_shrinker_unregister(&c->c_shrinker);
     cache_release_empty(c, 0);
+    kmem_san_pool_destroy(c);
     kmem_slab_free_bulk(&kmem_cache_cache, (void **)&c, 1, NULL);
 }
 

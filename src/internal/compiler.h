@@ -50,25 +50,4 @@ static inline void kmem_cpu_relax(void)
 #endif
 }
 
-/* AddressSanitizer awareness: in an ASan build the objects a cache holds free
- * (in slabs and magazines) are poisoned, so a use after free of an object
- * kmem keeps gets ASan's report, and unpoisoned when they are handed out.
- * Elsewhere these cost nothing. */
-#if defined(__SANITIZE_ADDRESS__)
-#define KMEM_ASAN_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KMEM_ASAN_BUILD 1
-#endif
-#endif
-#ifdef KMEM_ASAN_BUILD
-void __asan_poison_memory_region(void const volatile *addr, __SIZE_TYPE__ size);
-void __asan_unpoison_memory_region(void const volatile *addr, __SIZE_TYPE__ size);
-#define kmem_asan_poison(p, n)   __asan_poison_memory_region((p), (n))
-#define kmem_asan_unpoison(p, n) __asan_unpoison_memory_region((p), (n))
-#else
-#define kmem_asan_poison(p, n)   ((void)(p), (void)(n))
-#define kmem_asan_unpoison(p, n) ((void)(p), (void)(n))
-#endif
-
 #endif /* KMEM_COMPILER_H */

@@ -7,6 +7,7 @@
 #ifndef KMEM_H
 #define KMEM_H
 
+#include <kmem/fault.h>
 #include <kmem/gfp.h>
 #include <kmem/info.h>
 #include <kmem/init.h>

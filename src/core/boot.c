@@ -13,6 +13,7 @@
  * written, and a block's head when the buddy system makes it one (the zone
  * of a page is kept on heads only: free_area_add writes it).
  */
+#include <kmem/fault.h>
 #include <kmem/init.h>
 
 #include "../internal/report.h"
@@ -166,6 +167,8 @@ void kmem_shutdown(void)
     kmem_frames.fr_memmap_zeroed = false;
     kmem_grow_handler = NULL;
     kmem_set_discard_handler(NULL);
+    kmem_fail_set(KMEM_FAIL_PAGES, NULL);
+    kmem_fail_set(KMEM_FAIL_SLAB, NULL);
 }
 
 bool kmem_is_up(void)

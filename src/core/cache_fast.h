@@ -20,6 +20,7 @@
 #define KMEM_CACHE_FAST_H
 
 #include "../internal/sanitize.h"
+#include "fault.h"
 #include "pcp.h"
 #include "slab.h"
 
@@ -59,7 +60,7 @@ static KMEM_ALWAYS_INLINE void *cache_pop(unsigned long off)
  * the caller returns straight from the pop. */
 #define CACHE_ALLOC(c, gfp)                                                                        \
     do {                                                                                           \
-        if (likely(!((gfp)&__GFP_ZERO))) {                                                         \
+        if (likely(!kmem_gfp_slow((gfp), &kmem_slab_slow_gfp))) {                                  \
             void *obj_ = cache_pop((c)->c_cpu_off);                                                \
             if (likely(obj_))                                                                      \
                 return obj_;                                                                       \

@@ -626,6 +626,8 @@ KMEM_NOINLINE void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp)
     void *obj = NULL;
     if (unlikely(!kmem_is_up()))
         kmem_error(KMERR_NOT_UP, "kmem_cache_alloc(%s) called before kmem_init", c->c_name);
+    if (kmem_fail_slab(c->c_name, gfp))
+        return NULL; /* injected (fault.c) */
     struct kmem_cpu_cache *cc = cpu_slot(c);
     if (cc)
         obj = slot_alloc(c, cc, gfp);

@@ -23,6 +23,7 @@
  * with the address, the pfn, the order and the caller, then panic.
  */
 #include "../internal/report.h"
+#include "fault.h"
 #include "pcp.h"
 #include "shrinker.h"
 #include "watermark.h"
@@ -100,6 +101,8 @@ static KMEM_NOINLINE struct page *alloc_pages_slow(gfp_t gfp, unsigned int order
     if (unlikely(!kmem_frames.fr_up))
         kmem_error(KMERR_NOT_UP, "alloc_pages(gfp %#x, order %u) called before kmem_init", gfp,
                    order);
+    if (kmem_fail_pages(gfp))
+        return NULL; /* injected (fault.c) */
     unsigned int alloc_flags = gfp_to_alloc_flags(gfp);
     struct page *page = alloc_from_zonelist(gfp, order, alloc_flags);
     /* A host that adds memory on demand is asked before anything is
@@ -118,7 +121,7 @@ static KMEM_NOINLINE struct page *alloc_pages_slow(gfp_t gfp, unsigned int order
 
 struct page *alloc_pages(gfp_t gfp, unsigned int order)
 {
-    if (likely(order <= PCP_MAX_ORDER && !(gfp & (__GFP_DMA | __GFP_ZERO)))) {
+    if (likely(order <= PCP_MAX_ORDER && !kmem_gfp_slow(gfp, &kmem_page_slow_gfp))) {
         struct kmem_cpu *cpu = kmem_this_cpu();
         if (likely(kmem_spin_trylock(&cpu->cpu_lock))) {
             struct pcp_list *list = cpu_list(cpu, kmem_kernel_zone, order);

@@ -34,10 +34,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <kmem/fault.h>
 #include <kmem/init.h>
 #include <kmem/platform.h>
 
@@ -264,6 +266,20 @@ static int machine_create(size_t size)
     return 0;
 }
 
+/* KMEM_FAIL_PAGE_ALLOC and KMEM_FAILSLAB (kmem/fault.h). */
+static void fail_from_env(enum kmem_fail_target t, const char *var)
+{
+    const char *v = getenv(var);
+    struct kmem_fail_config f;
+    if (!v)
+        return;
+    if (kmem_fail_parse(v, &f) == 0)
+        kmem_fail_set(t, &f);
+    else
+        fprintf(stderr, "kmem: %s=%s: expected interval,probability,times[,cache]; ignored\n", var,
+                v);
+}
+
 int kmem_init(const struct kmem_config *cfg)
 {
     size_t size = cfg && cfg->mem_size ? cfg->mem_size : KMEM_DEFAULT_MEM_SIZE;
@@ -286,6 +302,10 @@ int kmem_init(const struct kmem_config *cfg)
                                          .vmalloc_size = machine.vmalloc_size,
                                          .memmap_zeroed = true}; /* a fresh mapping */
         rc = kmem_boot(&desc);
+        if (rc == 0) {
+            fail_from_env(KMEM_FAIL_PAGES, "KMEM_FAIL_PAGE_ALLOC");
+            fail_from_env(KMEM_FAIL_SLAB, "KMEM_FAILSLAB");
+        }
     }
     if (rc != 0)
         machine_release();

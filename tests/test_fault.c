@@ -17,6 +17,7 @@
  *                         pages are in use afterwards as before
  */
 #include "harness.h"
+#include "pages_util.h"
 
 #include <kmem.h>
 
@@ -215,24 +216,12 @@ out:
     return ok;
 }
 
-static unsigned long pages_in_use(void)
-{
-    drain_all_pages();
-    unsigned long used = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            used += zi.managed_pages - zi.free_pages - zi.pcp_pages;
-    }
-    return used;
-}
-
 TEST(fail_every_point)
 {
     up();
     REQUIRE(scenario()); /* uninjected: it runs through */
     REQUIRE(scenario()); /* and leaves kmem's caches in their steady state */
-    unsigned long base = pages_in_use();
+    unsigned long base = test_pages_in_use();
     for (int t = 0; t < KMEM_FAIL_NR_TARGETS; t++) {
         unsigned long points = 0;
         for (unsigned long n = 1;; n++) {
@@ -247,12 +236,12 @@ TEST(fail_every_point)
             }
             points++;
             CHECK_EQ(kmem_page_check(), 0);
-            unsigned long now = pages_in_use();
+            unsigned long now = test_pages_in_use();
             if (now != base) {
                 /* A failure may leave kmem's own caches a slab richer: run
                  * the scenario once more, it must come back to the base. */
                 REQUIRE(scenario());
-                now = pages_in_use();
+                now = test_pages_in_use();
             }
             if (now != base) {
                 fprintf(stderr,

@@ -21,6 +21,7 @@
  *                        neighbours of 64 KiB and more are given back.
  */
 #include "harness.h"
+#include "pages_util.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -51,17 +52,6 @@ static bool boot_machine(void)
     return kmem_boot(&desc) == 0;
 }
 
-static unsigned long managed(void)
-{
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.managed_pages;
-    }
-    return n;
-}
-
 /* Allocate order-0 pages until none is left (__GFP_MEMALLOC: the reserve
  * too, and no reclaim); returns how many, freed again. */
 static unsigned long drain_count(void)
@@ -81,10 +71,10 @@ static unsigned long drain_count(void)
 TEST(hotplug_add)
 {
     REQUIRE(boot_machine());
-    CHECK_EQ(managed(), BOOT / PAGE_SIZE);
+    CHECK_EQ(test_managed_pages(), BOOT / PAGE_SIZE);
     CHECK_EQ(kmem_memory_add(BOOT, 32 * MiB), 0);
     CHECK_EQ(kmem_memory_add(64 * MiB, 6 * MiB + 4096), 0); /* not a whole block */
-    CHECK_EQ(managed(), (70 * MiB + 4096) / PAGE_SIZE);
+    CHECK_EQ(test_managed_pages(), (70 * MiB + 4096) / PAGE_SIZE);
     CHECK_EQ(kmem_page_check(), 0);
     struct kmem_zone_info zi;
     REQUIRE(kmem_zone_info(KMEM_ZONE_NORMAL, &zi));
@@ -103,13 +93,13 @@ TEST(hotplug_add)
 TEST(hotplug_bad_ranges)
 {
     REQUIRE(boot_machine());
-    unsigned long before = managed();
+    unsigned long before = test_managed_pages();
     CHECK_EQ(kmem_memory_add(BOOT - PAGE_SIZE, 8 * MiB), -22); /* overlaps */
     CHECK_EQ(kmem_memory_add(SPACE - 4 * MiB, 8 * MiB), -22);  /* beyond the limit */
     CHECK_EQ(kmem_memory_add(BOOT, 0), -22);
     CHECK_EQ(kmem_memory_add(BOOT + 100, 4000), -22); /* no whole page */
     CHECK_EQ(kmem_memory_add(~(phys_addr_t)0 - 4096, 8192), -22);
-    CHECK_EQ(managed(), before);
+    CHECK_EQ(test_managed_pages(), before);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_shutdown();
     CHECK_EQ(kmem_memory_add(BOOT, 8 * MiB), -19); /* not up */
@@ -152,7 +142,7 @@ TEST(hotplug_grow_handler)
         REQUIRE(held[i] != NULL);
     }
     CHECK(grow_calls >= 5);
-    CHECK(managed() > (125 * MiB) / PAGE_SIZE);
+    CHECK(test_managed_pages() > (125 * MiB) / PAGE_SIZE);
     int calls = grow_calls;
     /* Requests that may not sleep do not ask. */
     while (alloc_pages(GFP_NOWAIT, 4) != NULL) {
@@ -209,7 +199,7 @@ TEST(hotplug_threads)
     __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    CHECK_EQ(managed(), SPACE / PAGE_SIZE);
+    CHECK_EQ(test_managed_pages(), SPACE / PAGE_SIZE);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_shutdown();
 }

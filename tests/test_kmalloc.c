@@ -35,6 +35,7 @@
  * its seed (as printed on a failure).
  */
 #include "harness.h"
+#include "pages_util.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -209,30 +210,6 @@ static size_t first_nonzero(const void *p, size_t n)
 }
 
 /* ---- machine-wide views ---------------------------------------------------------- */
-
-/* Pages free in the buddy lists and on per-CPU lists, after draining those. */
-static unsigned long free_pages_now(void)
-{
-    drain_all_pages();
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.free_pages + zi.pcp_pages;
-    }
-    return n;
-}
-
-static unsigned long managed_pages(void)
-{
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.managed_pages;
-    }
-    return n;
-}
 
 /* The whole /proc/slabinfo text (malloc'ed; free it). */
 static char *slabinfo_text(void)
@@ -456,7 +433,7 @@ TEST(kmalloc_many_per_class)
 TEST(kmalloc_zero_and_null)
 {
     REQUIRE(kmem_init(NULL) == 0);
-    unsigned long before = free_pages_now();
+    unsigned long before = test_free_pages();
     CHECK(kmalloc(0, GFP_KERNEL) == ZERO_SIZE_PTR);
     CHECK(kzalloc(0, GFP_KERNEL) == ZERO_SIZE_PTR);
     CHECK(kcalloc(0, 8, GFP_KERNEL) == ZERO_SIZE_PTR);
@@ -471,7 +448,7 @@ TEST(kmalloc_zero_and_null)
     kvfree(ZERO_SIZE_PTR);
     CHECK_EQ(ksize(NULL), 0);
     CHECK_EQ(ksize(ZERO_SIZE_PTR), 0);
-    CHECK_EQ(free_pages_now(), before); /* none of that took memory */
+    CHECK_EQ(test_free_pages(), before); /* none of that took memory */
     /* A real allocation is never ZERO_SIZE_PTR nor in the first page. */
     void *p = kmalloc(1, GFP_KERNEL);
     CHECK(!ZERO_OR_NULL_PTR(p));
@@ -576,7 +553,7 @@ TEST(kcalloc_overflow)
         {SIZE_MAX / 8 + 1, 8},
         {SIZE_MAX / 4096 + 1, 4096},
     };
-    unsigned long before = free_pages_now();
+    unsigned long before = test_free_pages();
     for (unsigned int i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n = bad[i][0], s = bad[i][1];
         CHECK(kcalloc(n, s, GFP_KERNEL) == NULL);
@@ -587,7 +564,7 @@ TEST(kcalloc_overflow)
     CHECK(kcalloc(SIZE_MAX / 2, 1, GFP_KERNEL) == NULL);
     CHECK(kmalloc_array(4 * MiB + 1, 1, GFP_KERNEL) == NULL);
     CHECK(kcalloc(MiB + 1, 4, GFP_KERNEL) == NULL);
-    CHECK_EQ(free_pages_now(), before); /* the failures took nothing */
+    CHECK_EQ(test_free_pages(), before); /* the failures took nothing */
     /* Products that fit: the exact product is usable, and kcalloc zeroes it. */
     static const size_t good[][2] = {
         {1, 1},    {100, 40}, {3, 64},      {12, 16},     {1, 8192},
@@ -696,9 +673,9 @@ TEST(krealloc_semantics)
     kfree(q);
 
     /* krealloc(p, 0) frees p (its pages come back) and returns ZERO_SIZE_PTR. */
-    unsigned long before = free_pages_now();
+    unsigned long before = test_free_pages();
     CHECK(krealloc(p, 0, GFP_KERNEL) == ZERO_SIZE_PTR);
-    CHECK_EQ(free_pages_now(), before + (4 * MiB) / PAGE_SIZE);
+    CHECK_EQ(test_free_pages(), before + (4 * MiB) / PAGE_SIZE);
 
     /* krealloc(NULL, n) and krealloc(ZERO_SIZE_PTR, n) are kmalloc(n). */
     p = krealloc(NULL, 100, GFP_KERNEL);
@@ -775,10 +752,10 @@ TEST(kvmalloc_family)
 {
     REQUIRE(kmem_init(NULL) == 0);
     kv_round(); /* warm-up: the caches fill their magazines */
-    unsigned long base = free_pages_now(), keep = kept_slab_pages();
+    unsigned long base = test_free_pages(), keep = kept_slab_pages();
     for (int i = 0; i < 3; i++) {
         kv_round();
-        unsigned long now = free_pages_now();
+        unsigned long now = test_free_pages();
         if (now + keep < base)
             fprintf(stderr, "kvmalloc round %d: %lu pages free, %lu after warm-up\n", i, now, base);
         CHECK(now + keep >= base);
@@ -876,18 +853,18 @@ static void memory_round(uint64_t seed)
 TEST(kmalloc_memory_returns)
 {
     REQUIRE(kmem_init(NULL) == 0);
-    unsigned long managed = managed_pages();
-    unsigned long initial = free_pages_now();
+    unsigned long managed = test_managed_pages();
+    unsigned long initial = test_free_pages();
     CHECK_EQ(initial, managed); /* booting allocates nothing */
     memory_round(1);            /* warm-up */
-    unsigned long baseline = free_pages_now();
+    unsigned long baseline = test_free_pages();
     unsigned long keep = kept_slab_pages();
     fprintf(stderr, "memory: %lu pages managed, %lu held after the warm-up round\n", managed,
             managed - baseline);
     CHECK_EQ(kmem_page_check(), 0);
     for (uint64_t round = 2; round < 6; round++) {
         memory_round(round);
-        unsigned long now = free_pages_now();
+        unsigned long now = test_free_pages();
         if (now + keep < baseline)
             fprintf(stderr, "round %llu: %lu pages free, baseline %lu, caches may keep %lu\n",
                     (unsigned long long)round, now, baseline, keep);
@@ -896,13 +873,13 @@ TEST(kmalloc_memory_returns)
         CHECK_EQ(kmem_page_check(), 0);
     }
     /* Large blocks alone come back exactly. */
-    unsigned long before = free_pages_now();
+    unsigned long before = test_free_pages();
     void *big[8];
     for (unsigned int i = 0; i < 8; i++)
         big[i] = kmalloc(8193 + i * 70000, GFP_KERNEL);
     for (unsigned int i = 0; i < 8; i++)
         kfree(big[i]);
-    CHECK_EQ(free_pages_now(), before);
+    CHECK_EQ(test_free_pages(), before);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_exit();
 }
@@ -1211,7 +1188,7 @@ static void model_run(uint64_t seed, unsigned long ops)
     m.direct_bytes = (size_t)end_pfn << PAGE_SHIFT;
     m.used = calloc(m.direct_bytes / 8 / 64 + 1, sizeof *m.used);
     REQUIRE(m.objs && m.used);
-    unsigned long initial = free_pages_now();
+    unsigned long initial = test_free_pages();
 
     /* Phases of growth and shrinkage: the live set swings between empty and
      * max_objs, so slabs fill, drain and are given back. */
@@ -1240,7 +1217,7 @@ static void model_run(uint64_t seed, unsigned long ops)
     /* Not a check: freed objects may stay cached in magazines (see
      * kmalloc_memory_returns for what comes back). */
     fprintf(stderr, "model: %lu pages still held by the caches after freeing all\n",
-            initial - free_pages_now());
+            initial - test_free_pages());
     fprintf(stderr,
             "model seed %#llx: %lu ops, %lu allocs (%lu kzalloc, %lu kcalloc, %lu large), %lu "
             "frees, %lu kreallocs (%lu in place), %lu failed\n",

@@ -19,6 +19,7 @@
  *                             while it grows: contents intact, checks clean.
  */
 #include "harness.h"
+#include "pages_util.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -41,18 +42,6 @@ static void up(void)
         fprintf(stderr, "kmem_init failed\n");
         exit(2);
     }
-}
-
-static unsigned long free_pages_now(void)
-{
-    drain_all_pages();
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.free_pages + zi.pcp_pages;
-    }
-    return n;
 }
 
 static void shrink_one(struct kmem_cache *c, void *arg)
@@ -182,7 +171,7 @@ TEST(magazine_overflow_caches)
 {
     up();
     shrink_all();
-    unsigned long start = free_pages_now();
+    unsigned long start = test_free_pages();
     char name[32];
     int slotless = 0;
     for (int c = 0; c < MAX_CACHES; c++) {
@@ -227,7 +216,7 @@ TEST(magazine_overflow_caches)
     CHECK(cpu->cpu_noverflow >= MAX_CACHES - (KMEM_CPU_SLOTS - 1));
     size_t overflow_pages =
         (cpu->cpu_noverflow * sizeof(struct kmem_cpu_cache) + PAGE_SIZE - 1) / PAGE_SIZE;
-    CHECK_EQ(free_pages_now(), start - overflow_pages);
+    CHECK_EQ(test_free_pages(), start - overflow_pages);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_exit();
 }
@@ -435,7 +424,7 @@ TEST(magazine_resize_contended)
 {
     up();
     shrink_all();
-    unsigned long start = free_pages_now();
+    unsigned long start = test_free_pages();
     struct kmem_cache *c = kmem_cache_create("contended", 64, 0, 0, NULL);
     REQUIRE(c);
     int batches = resize_by_contention(c, 1021);
@@ -484,7 +473,7 @@ TEST(magazine_resize_contended)
     kmem_cache_destroy(big);
     kmem_cache_destroy(c);
     shrink_all();
-    CHECK_EQ(free_pages_now(), start);
+    CHECK_EQ(test_free_pages(), start);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_exit();
 }
@@ -507,7 +496,7 @@ TEST(magazine_resize_threads)
 {
     up();
     shrink_all();
-    unsigned long start = free_pages_now();
+    unsigned long start = test_free_pages();
     shared = kmem_cache_create("shared", 48, 0, 0, NULL);
     REQUIRE(shared);
     holder_stop = 0;
@@ -527,7 +516,7 @@ TEST(magazine_resize_threads)
     CHECK_EQ(kmem_cache_check(shared), 0);
     kmem_cache_destroy(shared);
     shrink_all();
-    CHECK_EQ(free_pages_now(), start);
+    CHECK_EQ(test_free_pages(), start);
     kmem_exit();
 }
 

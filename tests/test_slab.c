@@ -35,6 +35,7 @@
  * white-box), which is what kmem_cache_alloc/free come down to.
  */
 #include "harness.h"
+#include "pages_util.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -61,18 +62,6 @@ static unsigned long ops_total(void)
 
 /* Pages the page allocator holds free (buddy lists and per-CPU lists), with
  * the per-CPU lists drained first so that the count is exact. */
-static unsigned long free_pages_now(void)
-{
-    drain_all_pages();
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.free_pages + zi.pcp_pages;
-    }
-    return n;
-}
-
 static struct kmem_cache_info info_of(struct kmem_cache *c)
 {
     struct kmem_cache_info in;
@@ -1347,7 +1336,7 @@ TEST(slab_keep_empty)
         REQUIRE(w != NULL);
         slab_free(c, w);
         CHECK_EQ(kmem_cache_shrink(c), 0);
-        unsigned long base = free_pages_now();
+        unsigned long base = test_free_pages();
         unsigned long nslabs = SLAB_KEEP_EMPTY + 4;
         unsigned long n = nslabs * in.objs_per_slab;
         void **a = calloc(n, sizeof *a);
@@ -1356,23 +1345,23 @@ TEST(slab_keep_empty)
             a[i] = slab_alloc(c);
             REQUIRE(a[i] != NULL);
         }
-        CHECK_EQ(base - free_pages_now(), nslabs * in.pages_per_slab);
+        CHECK_EQ(base - test_free_pages(), nslabs * in.pages_per_slab);
         for (unsigned long i = 0; i < n; i++)
             slab_free(c, a[i]);
         in = info_of(c);
         CHECK_EQ(in.slabs, SLAB_KEEP_EMPTY);
         CHECK_EQ(in.empty_slabs, SLAB_KEEP_EMPTY);
-        CHECK_EQ(base - free_pages_now(), (unsigned long)SLAB_KEEP_EMPTY * in.pages_per_slab);
+        CHECK_EQ(base - test_free_pages(), (unsigned long)SLAB_KEEP_EMPTY * in.pages_per_slab);
         /* The kept slabs serve the next allocations without new pages. */
         for (unsigned long i = 0; i < SLAB_KEEP_EMPTY * (unsigned long)in.objs_per_slab; i++) {
             a[i] = slab_alloc(c);
             REQUIRE(a[i] != NULL);
         }
-        CHECK_EQ(base - free_pages_now(), (unsigned long)SLAB_KEEP_EMPTY * in.pages_per_slab);
+        CHECK_EQ(base - test_free_pages(), (unsigned long)SLAB_KEEP_EMPTY * in.pages_per_slab);
         for (unsigned long i = 0; i < SLAB_KEEP_EMPTY * (unsigned long)in.objs_per_slab; i++)
             slab_free(c, a[i]);
         CHECK_EQ(kmem_cache_shrink(c), 0);
-        CHECK_EQ(free_pages_now(), base);
+        CHECK_EQ(test_free_pages(), base);
         free(a);
         kmem_cache_destroy(c);
     }
@@ -1394,7 +1383,7 @@ static bool cache_round(const struct workload *w, bool shrink_first, unsigned lo
     if (!c)
         return false;
     if (base)
-        CHECK_EQ(free_pages_now(), base); /* the cache itself came from a warm slab */
+        CHECK_EQ(test_free_pages(), base); /* the cache itself came from a warm slab */
     void **a = calloc(w->n, sizeof *a);
     if (!a)
         return false;
@@ -1406,7 +1395,7 @@ static bool cache_round(const struct workload *w, bool shrink_first, unsigned lo
     }
     struct kmem_cache_info in = info_of(c);
     if (base)
-        CHECK(free_pages_now() < base);
+        CHECK(test_free_pages() < base);
     /* A live object keeps its slab: shrink reports that slabs remain. */
     CHECK(kmem_cache_shrink(c) != 0);
     for (unsigned int i = 0; i < w->n; i++)
@@ -1418,12 +1407,12 @@ static bool cache_round(const struct workload *w, bool shrink_first, unsigned lo
         CHECK_EQ(in.slabs, 0);
         CHECK_EQ(in.total_objs, 0);
         if (base)
-            CHECK_EQ(free_pages_now(), base);
+            CHECK_EQ(test_free_pages(), base);
         CHECK_EQ(kmem_cache_shrink(c), 0); /* nothing left: still 0 */
     }
     kmem_cache_destroy(c);
     if (base)
-        CHECK_EQ(free_pages_now(), base);
+        CHECK_EQ(test_free_pages(), base);
     return true;
 }
 
@@ -1439,9 +1428,9 @@ TEST(slab_shrink_destroy_give_back)
              * "kmem_slab"), whose slabs may stay; the measured round must
              * then give back every page it took. */
             REQUIRE(cache_round(&loads[k], shrink_first, 0));
-            unsigned long base = free_pages_now();
+            unsigned long base = test_free_pages();
             REQUIRE(cache_round(&loads[k], shrink_first, base));
-            CHECK_EQ(free_pages_now(), base);
+            CHECK_EQ(test_free_pages(), base);
         }
     CHECK_EQ(kmem_page_check(), 0);
     kmem_exit();
@@ -1573,7 +1562,7 @@ TEST(slab_destroy_with_live_objects)
         REQUIRE(tp != NULL);
         kmem_cache_free(t, tp);
         kmem_cache_destroy(t);
-        unsigned long base = free_pages_now();
+        unsigned long base = test_free_pages();
 
         struct kmem_cache *c = kmem_cache_create("leaky", size, 0, 0, NULL);
         REQUIRE(c != NULL);
@@ -1651,7 +1640,7 @@ TEST(slab_destroy_with_live_objects)
         capture_end(&cap, out, sizeof out);
         CHECK_STR_EQ(out, "");
         CHECK(!slabinfo_find("leaky", &row));
-        CHECK_EQ(free_pages_now(), base);
+        CHECK_EQ(test_free_pages(), base);
         CHECK_EQ(kmem_page_check(), 0);
     }
     kmem_exit();
@@ -1808,7 +1797,7 @@ TEST(slab_random_model)
     kmem_cache_free(warm, wp);
     kmem_cache_destroy(warm);
     shrink_internal();
-    unsigned long base = free_pages_now();
+    unsigned long base = test_free_pages();
     for (int k = 0; k < NR_MCACHES; k++) {
         struct mcache *m = &mcaches[k];
         m->ctor_seed = 0xC0FFEE00ull + (uint64_t)k;
@@ -1878,7 +1867,7 @@ TEST(slab_random_model)
             break;
         }
     shrink_internal();
-    CHECK_EQ(free_pages_now(), base);
+    CHECK_EQ(test_free_pages(), base);
     CHECK_EQ(kmem_page_check(), 0);
     fprintf(stderr, "  %lu operations: %lu objects allocated and freed, %lu shrinks, %lu flushes\n",
             ops, allocs, shrinks, flushes);

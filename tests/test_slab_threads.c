@@ -26,6 +26,7 @@
  * ThreadSanitizer).
  */
 #include "harness.h"
+#include "pages_util.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -65,18 +66,6 @@ static unsigned long ops_per_thread(void)
 }
 
 /* ---- machine-wide views ------------------------------------------------------ */
-
-static unsigned long free_pages_now(void)
-{
-    drain_all_pages();
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.free_pages + zi.pcp_pages;
-    }
-    return n;
-}
 
 /* White-box: give every cache's empty slabs back (the internal caches:
  * "kmem_cache", "kmem_slab", the magazines' and kmalloc's), so that page
@@ -340,7 +329,7 @@ TEST(slab_threads_random)
 {
     REQUIRE(kmem_init(NULL) == 0);
     memset(granules, 0, sizeof granules);
-    unsigned long base = free_pages_now();
+    unsigned long base = test_free_pages();
     tcaches_create();
     struct worker ws[NR_WORKERS];
     __atomic_store_n(&running_workers, NR_WORKERS, __ATOMIC_RELAXED);
@@ -372,7 +361,7 @@ TEST(slab_threads_random)
     CHECK_EQ(bad, 0);
     tcaches_destroy();
     shrink_internal();
-    CHECK_EQ(free_pages_now(), base);
+    CHECK_EQ(test_free_pages(), base);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_exit();
 }
@@ -469,7 +458,7 @@ TEST(slab_threads_cross_free)
 {
     REQUIRE(kmem_init(NULL) == 0);
     memset(granules, 0, sizeof granules);
-    unsigned long base = free_pages_now();
+    unsigned long base = test_free_pages();
     tcaches_create();
     unsigned long per_producer = ops_per_thread();
     queue.head = queue.count = 0;
@@ -495,7 +484,7 @@ TEST(slab_threads_cross_free)
             cross);
     tcaches_destroy();
     shrink_internal();
-    CHECK_EQ(free_pages_now(), base);
+    CHECK_EQ(test_free_pages(), base);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_exit();
 }
@@ -546,7 +535,7 @@ TEST(slab_threads_create_destroy)
 {
     REQUIRE(kmem_init(NULL) == 0);
     shrink_internal();
-    unsigned long base = free_pages_now();
+    unsigned long base = test_free_pages();
     struct worker ws[NR_WORKERS];
     __atomic_store_n(&running_workers, NR_WORKERS, __ATOMIC_RELAXED);
     workers_start(ws, NR_WORKERS, 1, ops_per_thread(), create_destroy_worker);
@@ -569,7 +558,7 @@ TEST(slab_threads_create_destroy)
     fprintf(stderr, "  %lu caches created and destroyed, %lu objects, %d slabinfo views\n",
             (ops_per_thread() / 200 + 1) * NR_WORKERS, allocs, views);
     shrink_internal();
-    CHECK_EQ(free_pages_now(), base);
+    CHECK_EQ(test_free_pages(), base);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_exit();
 }
@@ -623,7 +612,7 @@ TEST(slab_threads_exit_while_destroying)
     REQUIRE(kmem_init(NULL) == 0);
     memset(granules, 0, sizeof granules);
     shrink_internal();
-    unsigned long base = free_pages_now();
+    unsigned long base = test_free_pages();
     tcaches_create();
     struct worker churn[2];
     __atomic_store_n(&churn_stop, 0, __ATOMIC_RELAXED);
@@ -640,7 +629,7 @@ TEST(slab_threads_exit_while_destroying)
             churn[0].allocs + churn[1].allocs);
     tcaches_destroy();
     shrink_internal();
-    CHECK_EQ(free_pages_now(), base);
+    CHECK_EQ(test_free_pages(), base);
     CHECK_EQ(kmem_page_check(), 0);
     kmem_exit();
 }

@@ -47,6 +47,7 @@
  *                           area after vfree, die by SIGSEGV.
  */
 #include "harness.h"
+#include "pages_util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -63,30 +64,6 @@
 enum { MSG = 256 };
 
 /* ---- machine-wide views ---------------------------------------------------------- */
-
-static unsigned long managed_pages(void)
-{
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.managed_pages;
-    }
-    return n;
-}
-
-/* Pages free in the buddy lists and on per-CPU lists, after draining those. */
-static unsigned long free_pages_now(void)
-{
-    drain_all_pages();
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.free_pages + zi.pcp_pages;
-    }
-    return n;
-}
 
 /* Pages held by every slab of every cache, from /proc/slabinfo's text. */
 static unsigned long slab_pages(void)
@@ -143,10 +120,10 @@ static unsigned long kmalloc_large_pages(void)
  * vmap_pages of the mapped pages are the caller's own (inside held). */
 static long unaccounted(unsigned long held, unsigned long vmap_pages)
 {
-    unsigned long free = free_pages_now();
+    unsigned long free = test_free_pages();
     struct kmem_vmalloc_info in = vinfo();
-    return (long)managed_pages() - (long)free - (long)slab_pages() - (long)kmalloc_large_pages() -
-           ((long)in.pages - (long)vmap_pages) - (long)held;
+    return (long)test_managed_pages() - (long)free - (long)slab_pages() -
+           (long)kmalloc_large_pages() - ((long)in.pages - (long)vmap_pages) - (long)held;
 }
 
 /* ---- patterns --------------------------------------------------------------------- */
@@ -212,7 +189,7 @@ struct board {
 
 static bool board_make(struct board *b)
 {
-    unsigned long max = managed_pages();
+    unsigned long max = test_managed_pages();
     struct page **all = malloc(max * sizeof *all);
     b->kept = malloc(max * sizeof *b->kept);
     b->nr_kept = 0;
@@ -402,23 +379,23 @@ TEST(vmalloc_gives_back)
     REQUIRE(init_mib(64));
     CHECK_EQ(unaccounted(0, 0), 0);
     vmalloc_vfree_round(); /* warm-up: the caches take their slabs */
-    unsigned long base = free_pages_now();
+    unsigned long base = test_free_pages();
     CHECK_EQ(unaccounted(0, 0), 0);
     for (int round = 0; round < 3; round++) {
         vmalloc_vfree_round();
-        CHECK_EQ(free_pages_now(), base);
+        CHECK_EQ(test_free_pages(), base);
         CHECK_EQ(unaccounted(0, 0), 0);
         CHECK_EQ(checks(), 0);
     }
     /* The same over a fragmented machine, where every frame is its own block. */
     struct board b;
     REQUIRE(board_make(&b));
-    unsigned long fragmented = free_pages_now();
+    unsigned long fragmented = test_free_pages();
     unsigned char *p = vmalloc(3 * MiB);
     REQUIRE(p != NULL);
-    CHECK_EQ(free_pages_now() + 3 * MiB / PAGE_SIZE + 2, fragmented + 2 * 0 + 2);
+    CHECK_EQ(test_free_pages() + 3 * MiB / PAGE_SIZE + 2, fragmented + 2 * 0 + 2);
     vfree(p);
-    CHECK(free_pages_now() + 4 >= fragmented); /* the leaves' slab, at most */
+    CHECK(test_free_pages() + 4 >= fragmented); /* the leaves' slab, at most */
     CHECK_EQ(unaccounted(b.nr_kept, 0), 0);
     board_free(&b);
     CHECK_EQ(unaccounted(0, 0), 0);
@@ -471,7 +448,7 @@ TEST(vmalloc_map_failure)
     unsigned long pages = 4 * MiB / PAGE_SIZE;
     /* Warm up the descriptor's caches, so that frames alone are compared. */
     vfree(vmalloc(4 * MiB));
-    unsigned long base = free_pages_now();
+    unsigned long base = test_free_pages();
     struct kmem_vmalloc_info before = vinfo();
 
     kmem_hosted_fail_map_after = 700; /* the 700th single-page mapping fails */
@@ -483,7 +460,7 @@ TEST(vmalloc_map_failure)
     CHECK_EQ(after.unmap_calls - before.unmap_calls, 1); /* the 699 mapped pages */
     CHECK_EQ(after.areas, 0);
     CHECK_EQ(after.free_ranges, 1);
-    CHECK_EQ(free_pages_now(), base);
+    CHECK_EQ(test_free_pages(), base);
     CHECK_EQ(checks(), 0);
 
     /* The failed area's pages are unmapped again: the next area takes the
@@ -503,7 +480,7 @@ TEST(vmalloc_map_failure)
     after = vinfo();
     CHECK_EQ(after.map_calls - before.map_calls, 1);
     CHECK_EQ(after.unmap_calls - before.unmap_calls, 0);
-    CHECK_EQ(free_pages_now(), base);
+    CHECK_EQ(test_free_pages(), base);
 
     /* vmap too, and its pages stay the caller's. */
     struct page *mine[2] = {b.kept[0], b.kept[10]};
@@ -621,7 +598,7 @@ TEST(vmalloc_host_map_limit)
     unsigned long free_before = 0;
     bool refused = false;
     while (n < MAX_AREAS) {
-        free_before = free_pages_now();
+        free_before = test_free_pages();
         unsigned char *p = vmalloc(4 * MiB); /* 1024 mappings and a guard */
         if (!p) {
             refused = true;
@@ -632,7 +609,7 @@ TEST(vmalloc_host_map_limit)
     }
     struct kmem_vmalloc_info at = vinfo();
     int err = kmem_hosted_last_map_errno;
-    unsigned long free_after = free_pages_now();
+    unsigned long free_after = test_free_pages();
     /* Make room again before anything else may want a mapping. */
     for (unsigned int i = 0; i < n; i++)
         vfree(areas[i]);

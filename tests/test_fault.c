@@ -139,6 +139,7 @@ TEST(fail_parse)
     CHECK_EQ(kmem_fail_parse("1,50", &f), -22);
     CHECK_EQ(kmem_fail_parse("x,50,1", &f), -22);
     CHECK_EQ(kmem_fail_parse("1,50,1junk", &f), -22);
+    CHECK_EQ(kmem_fail_parse("99999999999999999999999,100,1", &f), -22);
     CHECK_EQ(kmem_fail_set(KMEM_FAIL_NR_TARGETS, &f), -22);
 }
 

@@ -130,8 +130,11 @@ static const char *parse_number(const char *s, long *out)
     if (*s < '0' || *s > '9')
         return NULL;
     long v = 0;
-    while (*s >= '0' && *s <= '9')
+    while (*s >= '0' && *s <= '9') {
+        if (v > (__LONG_MAX__ - 9) / 10)
+            return NULL; /* too large: refused, not wrapped */
         v = v * 10 + (*s++ - '0');
+    }
     *out = neg ? -v : v;
     return s;
 }

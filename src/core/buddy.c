@@ -64,7 +64,8 @@ static inline void free_area_add(struct zone *z, struct page *head, unsigned int
     } else {
         list_add(&head->pg_lru, &area->fa_list);
         z->z_dirty_pages += dirty;
-        kmem_discard_note_locked(z);
+        if (z->z_dirty_pages > DISCARD_MIN_PAGES) /* no call below the least mark */
+            kmem_discard_note_locked(z);
     }
     area->fa_nr_free++;
 }

@@ -47,8 +47,6 @@
 #include "watermark.h"
 #include "zone.h"
 
-#define DISCARD_MIN_PAGES ((4UL << 20) >> PAGE_SHIFT)
-
 static kmem_discard_fn discard_handler;
 int kmem_discard_pending;
 static int discard_busy;

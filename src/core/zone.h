@@ -30,6 +30,9 @@ struct free_area {
  * their memory lies among allocated pages, and a call per 4 KiB page would
  * cost more than the memory is worth. */
 #define DISCARD_MIN_ORDER 4
+/* The least high mark of dirty free frames (discard.c): below it no zone
+ * discards, so the buddy paths need not ask. */
+#define DISCARD_MIN_PAGES ((4UL << 20) >> PAGE_SHIFT)
 
 enum zone_watermark { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
 
@@ -82,8 +85,8 @@ struct page *buddy_take_locked(struct zone *z, unsigned int order);
 /* Return the block [pfn, pfn + 2^order) to the free lists, merging it with its
  * buddy while that is free and of the same order. */
 void buddy_give_locked(struct zone *z, unsigned long pfn, unsigned int order);
-/* The same for a block whose memory the host has dropped (discard.c): the
- * merged block stays clean only if all its parts are. */
+/* The same for a block whose memory the host has dropped (discard.c): it
+ * counts no dirty frames, so the merged block counts only its parts'. */
 void buddy_give_clean_locked(struct zone *z, unsigned long pfn, unsigned int order);
 
 /* Give the frames [start, end) to the free lists as maximal aligned blocks. */

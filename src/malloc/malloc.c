@@ -216,10 +216,10 @@ static uintptr_t area_resize(uintptr_t addr, size_t old, size_t usable)
     return (uintptr_t)n;
 }
 
-/* A cached area for *usable bytes; 0 if none. One at
- * most half as large again is taken whole (*usable grows to its size: its
- * pages are resident, and shrinking it would only fault them in again when
- * a larger request takes it next); others are resized to *usable.
+/* A cached area for *usable bytes; 0 if none. One at most twice as large is
+ * taken whole (*usable grows to its size: its pages are resident, and
+ * shrinking it would only fault them in again when a larger request takes it
+ * next); others are resized to *usable.
  * *dirty_bytes: how much of it holds old contents. */
 static uintptr_t huge_cache_take(size_t *usable_inout, size_t *dirty_bytes)
 {
@@ -231,8 +231,13 @@ static uintptr_t huge_cache_take(size_t *usable_inout, size_t *dirty_bytes)
     for (int i = 0; i < HUGE_CACHE; i++) {
         if (!huge.cache[i].addr)
             continue;
-        size_t u = huge.cache[i].usable, b = best >= 0 ? huge.cache[best].usable : 0;
-        if (best < 0 || (u >= usable ? b < usable || u < b : b < usable && u > b))
+        if (best < 0) {
+            best = i;
+            continue;
+        }
+        size_t u = huge.cache[i].usable, b = huge.cache[best].usable;
+        bool fits = u >= usable, best_fits = b >= usable;
+        if (fits ? !best_fits || u < b : !best_fits && u > b)
             best = i;
     }
     uintptr_t addr = 0;
@@ -301,8 +306,8 @@ static KMEM_NOINLINE void *huge_alloc(size_t size, size_t align, bool zero)
         size_t dirty = 0;
         uintptr_t addr = huge_cache_take(&usable, &dirty);
         if (addr) {
-            if (zero)
-                memset((void *)addr, 0, dirty); /* the rest is fresh */
+            if (zero) /* calloc: the request's bytes; the rest is fresh or not asked for */
+                memset((void *)addr, 0, dirty < size ? dirty : size);
             kmem_mutex_lock(&huge.lock);
             bool listed = huge_insert_locked(addr, usable);
             kmem_mutex_unlock(&huge.lock);

@@ -3,7 +3,7 @@
  * sanitize.h - telling AddressSanitizer and valgrind's memcheck what kmem's
  * memory is, so that their reports cover objects kmem keeps cached.
  *
- * The object caches call five hooks:
+ * The object caches call six hooks:
  *   kmem_san_pool_create(c), kmem_san_pool_destroy(c)   a cache begins, ends
  *   kmem_san_obj_alloc(c, obj, size, constructed)       obj handed to a user
  *   kmem_san_obj_free(c, obj, size)                     the user gave it back

@@ -18,7 +18,7 @@
  * Also: a panic handler that longjmps out of a bad free leaves the cache
  * usable (its lock released).
  */
-#include "harness.h"
+#include "death_util.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,21 +32,6 @@ enum { MSG = 256 };
 
 /* ---- helpers ----------------------------------------------------------------- */
 
-/*
- * Each bad input runs in a forked child that brings up a machine of its own:
- * the hosted machine's memory is a MAP_SHARED memfd, so a child working on
- * its parent's machine would change the parent's slabs (and could die holding
- * a lock that lives in them). The child announces the values the message must
- * name ("@key=value" lines on stderr) before the mistake; the parent then
- * checks the child died by SIGABRT and that each expected text, with {key}
- * replaced by the announced value, is on its stderr.
- */
-static void announce(const char *key, const void *p)
-{
-    fprintf(stderr, "@%s=%p\n", key, p);
-    fflush(stderr);
-}
-
 static void child_up(void)
 {
     struct kmem_config cfg = {.mem_size = 16 << 20};
@@ -54,78 +39,6 @@ static void child_up(void)
     if (kmem_init(&cfg) != 0)
         _exit(3);
 }
-
-/* The value announced for key in out, or NULL. */
-static const char *announced(const char *out, const char *key, char *val, size_t len)
-{
-    char tag[80];
-    snprintf(tag, sizeof tag, "@%.64s=", key);
-    const char *at = strstr(out, tag);
-    if (!at)
-        return NULL;
-    at += strlen(tag);
-    size_t n = strcspn(at, "\n");
-    if (n >= len)
-        n = len - 1;
-    memcpy(val, at, n);
-    val[n] = '\0';
-    return val;
-}
-
-/* pattern with each {key} replaced by its announced value. */
-static bool expand(const char *out, const char *pattern, char *res, size_t len)
-{
-    size_t n = 0;
-    for (const char *p = pattern; *p && n + 1 < len;) {
-        if (*p == '{') {
-            const char *end = strchr(p, '}');
-            char key[64], val[64];
-            if (!end || (size_t)(end - p - 1) >= sizeof key)
-                return false;
-            memcpy(key, p + 1, (size_t)(end - p - 1));
-            key[end - p - 1] = '\0';
-            if (!announced(out, key, val, sizeof val))
-                return false;
-            n += (size_t)snprintf(res + n, len - n, "%s", val);
-            p = end + 1;
-        } else {
-            res[n++] = *p++;
-        }
-    }
-    res[n < len ? n : len - 1] = '\0';
-    return true;
-}
-
-/* fn must die by SIGABRT with every one of the NULL-terminated texts. */
-static void expect_death_all(int line, void (*fn)(void), ...)
-{
-    static char out[16384];
-    int status = harness_run_child(fn, out, sizeof out);
-    bool ok = status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-    if (!ok)
-        fprintf(stderr, "%s:%d: EXPECT_DEATH failed: wanted SIGABRT; got %s %d\n", __FILE__, line,
-                WIFSIGNALED(status) ? "signal" : "exit status",
-                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    va_list ap;
-    va_start(ap, fn);
-    for (const char *text; (text = va_arg(ap, const char *)) != NULL;) {
-        char want[512];
-        if (!expand(out, text, want, sizeof want)) {
-            fprintf(stderr, "%s:%d: EXPECT_DEATH failed: a value of \"%s\" was not announced\n",
-                    __FILE__, line, text);
-            ok = false;
-        } else if (!strstr(out, want)) {
-            fprintf(stderr, "%s:%d: EXPECT_DEATH failed: no \"%s\"\n", __FILE__, line, want);
-            ok = false;
-        }
-    }
-    va_end(ap);
-    if (!ok) {
-        fprintf(stderr, "--- child's stderr:\n%s---\n", out);
-        harness_checks_failed++;
-    }
-}
-#define DEATH(fn, ...) expect_death_all(__LINE__, fn, __VA_ARGS__, (const char *)NULL)
 
 /* In-process stderr capture (kmem writes with write(2) to fd 2). */
 struct capture {

@@ -54,6 +54,13 @@ KMEM_API unsigned int kmem_pl_cpu_id(void);
 struct kmem_cpu;
 KMEM_API void kmem_pl_cpu_attach(struct kmem_cpu *cpu);
 
+/* Fill frames with up to max return addresses of the calling thread's
+ * stack, innermost first, and return how many: the call stacks of owner
+ * tracking (SLAB_STORE_USER, KMEM_DEBUG=U). Called with a cache lock held,
+ * only for caches being debugged. A host that cannot unwind returns 0 (the
+ * reports then say so). */
+KMEM_API unsigned int kmem_pl_stack(void **frames, unsigned int max);
+
 /* Map the physically contiguous bytes [phys, phys + bytes) at virt, read
  * and write, replacing what the range held (vmalloc's reservation): after it
  * every byte is the same memory through virt and through the direct map.

@@ -14,11 +14,13 @@ extern "C" {
 #endif
 
 /* Cache flags (Linux's values). */
+#define SLAB_CONSISTENCY_CHECKS 0x00000100u /* check slab and object on every alloc and free */
 #define SLAB_RED_ZONE      0x00000400u /* guard bytes around objects (debugging) */
 #define SLAB_POISON        0x00000800u /* fill free objects with a pattern (debugging) */
 #define SLAB_HWCACHE_ALIGN 0x00002000u /* align objects on cache lines */
 #define SLAB_STORE_USER    0x00010000u /* remember who allocated and freed (debugging) */
 #define SLAB_PANIC         0x00040000u /* panic if the cache cannot be created */
+#define SLAB_TRACE         0x00200000u /* log every alloc and free (debugging) */
 /* kmem's own: pack tightly, for caches of very many objects (the malloc's
  * classes): slabs may be larger so that at most 1/32 of each is wasted
  * (instead of Bonwick's 1/8), slab headers live off the slab from 256-byte
@@ -28,6 +30,16 @@ extern "C" {
  * into the depot) go back to their slabs, so memory follows use without
  * waiting for reclaim. */
 #define SLAB_TIGHT_PACK 0x00100000u
+
+/* kmem's own: hand out a new slab's objects in random order (Linux's
+ * CONFIG_SLAB_FREELIST_RANDOM), so that where the next object lies cannot
+ * be guessed from the last; also for every cache with KMEM_RANDOM=1. */
+#define SLAB_FREELIST_RANDOM 0x00400000u
+
+/* The debug flags: a cache with any of them has no magazines, so that every
+ * alloc and free reaches the slab, where they are checked. */
+#define SLAB_DEBUG_FLAGS                                                                           \
+    (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE)
 
 struct kmem_cache;
 
@@ -95,6 +107,27 @@ KMEM_API void kmem_cache_info(struct kmem_cache *cache, struct kmem_cache_info *
 /* Verify every invariant of the cache (S1-S4 in src/core/slab.c); each
  * violation is one "kmem: check: ..." line. Returns their number. */
 KMEM_API int kmem_cache_check(struct kmem_cache *cache);
+
+/* The debug switches for caches created from now on (kmalloc's and the
+ * malloc's caches are created at boot: set them before kmem_init, or use
+ * the environment: KMEM_DEBUG is read by kmem_init and libkmem-malloc.so).
+ * The syntax is Linux's slab_debug: letters, optionally followed by cache
+ * names, blocks separated by ';':
+ *   F  consistency checks (SLAB_CONSISTENCY_CHECKS)  Z  red zones (SLAB_RED_ZONE)
+ *   P  poisoning (SLAB_POISON)      U  owner tracking, with call stacks (SLAB_STORE_USER)
+ *   T  trace every alloc and free (SLAB_TRACE)       -  none
+ * "FZPU" (or "" or "1": F, Z, P and U) applies to every cache, "FZ,kmalloc-64,malloc-*"
+ * only to the caches named (a trailing '*' matches a prefix), "FZ,kmalloc-64;P,foo" gives
+ * each its own. Returns 0, or -EINVAL (and changes nothing) for a bad spec. NULL clears. */
+KMEM_API int kmem_slab_debug_set(const char *spec);
+
+/* Walk every object of the cache (or of every cache) and report each that is
+ * damaged: a red zone written (Z), a free object written after its free
+ * (P), a slab whose free map disagrees with its count (all caches). Each is
+ * one "kmem: validate: ..." line (with U, followed by its owner's stacks);
+ * nothing panics. Returns the number of damaged objects and slabs. */
+KMEM_API int kmem_cache_validate(struct kmem_cache *cache);
+KMEM_API int kmem_validate(void);
 
 KMEM_API const char *kmem_cache_name(const struct kmem_cache *cache);
 KMEM_API unsigned int kmem_cache_size(const struct kmem_cache *cache); /* object size */

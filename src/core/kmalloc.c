@@ -78,10 +78,12 @@ void kmem_kmalloc_boot(void)
     for (unsigned int i = 0; i < NR_KMALLOC_CACHES; i++) {
         kmem_cache_setup_static(&kmalloc_caches[i], kmalloc_classes[i].name,
                                 kmalloc_classes[i].size, kmalloc_classes[i].align, 0, true);
-        if (kmalloc_caches[i].c_cpu_off != SLOT_OFF(i))
-            kmem_error(KMERR_CORRUPTION, "kmalloc boot: %s got slot offset %lu, not %u",
-                       kmalloc_classes[i].name, kmalloc_caches[i].c_cpu_off,
-                       (unsigned int)SLOT_OFF(i));
+        /* The fast paths' tables name the slots by class. A debugged cache
+         * keeps its id, and so the slot, but leaves it empty. */
+        const struct kmem_cache *c = &kmalloc_caches[i];
+        if (c->c_id != i || (c->c_cpu_off != SLOT_OFF(i) && !c->c_debug))
+            kmem_error(KMERR_CORRUPTION, "kmalloc boot: %s got id %u and slot offset %lu, not %u",
+                       kmalloc_classes[i].name, c->c_id, c->c_cpu_off, (unsigned int)SLOT_OFF(i));
     }
 }
 
@@ -215,8 +217,10 @@ size_t kmem_ksize_named(const void *p, const char *fn, const void *caller)
         return 0;
     struct slab *slab;
     struct page *head;
-    if (kmalloc_classify(p, fn, caller, &slab, &head) == KM_SLAB)
-        return slab->sl_cache->c_size;
+    if (kmalloc_classify(p, fn, caller, &slab, &head) == KM_SLAB) {
+        const struct kmem_cache *c = slab->sl_cache;
+        return c->c_debug ? c->c_object_size : c->c_size; /* a red zone follows the object */
+    }
     return PAGE_SIZE << head->pg_order;
 }
 

@@ -160,7 +160,10 @@ void kmem_magazine_cache_init(struct kmem_cache *c, bool magazines)
     kmem_mutex_unlock(&id_lock);
     if (c->c_id == KMEM_NO_ID)
         return; /* out of ids: this cache works from its slabs only */
-    if (c->c_id + 1 < KMEM_CPU_SLOTS)
+    /* A debug cache keeps its id (kmalloc's fast paths know the slots of its
+     * caches by id) but no slot: the slot stays empty, so its allocations and
+     * frees all reach the slab layer, where the debug checks are. */
+    if (c->c_id + 1 < KMEM_CPU_SLOTS && !c->c_debug)
         c->c_cpu_off = KMEM_CPU_SLOT_OFF(c->c_id + 1);
 }
 
@@ -178,7 +181,7 @@ void kmem_magazine_cache_fini(struct kmem_cache *c)
 
 unsigned int kmem_magazine_size(const struct kmem_cache *c)
 {
-    if (c->c_id == KMEM_NO_ID)
+    if (c->c_id == KMEM_NO_ID || c->c_debug)
         return 0;
     return magazine_rounds[__atomic_load_n(&c->c_depot.d_magtype, __ATOMIC_RELAXED)];
 }
@@ -250,6 +253,8 @@ static KMEM_NOINLINE bool overflow_grow(struct kmem_cpu *cpu, unsigned int i)
 /* A CPU's slot for c if it has one already (no allocation), or NULL. */
 static struct kmem_cpu_cache *slot_find(struct kmem_cpu *cpu, const struct kmem_cache *c)
 {
+    if (c->c_debug)
+        return NULL;
     if (c->c_cpu_off != KMEM_CPU_NO_SLOT)
         return (struct kmem_cpu_cache *)(void *)((char *)cpu + c->c_cpu_off);
     if (c->c_id == KMEM_NO_ID)
@@ -262,7 +267,7 @@ static struct kmem_cpu_cache *slot_find(struct kmem_cpu *cpu, const struct kmem_
  * is exiting). */
 static struct kmem_cpu_cache *cpu_slot(struct kmem_cache *c)
 {
-    if (c->c_id == KMEM_NO_ID)
+    if (c->c_id == KMEM_NO_ID || c->c_debug)
         return NULL;
     struct kmem_cpu *cpu = kmem_this_cpu();
     if (!kmem_cpu_attach_self(cpu))

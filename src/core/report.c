@@ -22,7 +22,9 @@ static const char *const error_names[] = {
     [KMERR_NOT_UP] = "not initialized",          [KMERR_CORRUPTION] = "corruption",
     [KMERR_WRONG_CACHE] = "wrong cache",         [KMERR_NOT_OBJECT] = "invalid free",
     [KMERR_BAD_CACHE] = "cache creation failed", [KMERR_BAD_ARGUMENT] = "bad argument",
-    [KMERR_MISMATCH] = "mismatched free",
+    [KMERR_MISMATCH] = "mismatched free",        [KMERR_REDZONE] = "red zone overwritten",
+    [KMERR_POISON] = "write after free",         [KMERR_FREELIST] = "corrupted free list",
+    [KMERR_SIZE_MISMATCH] = "size mismatch",
 };
 
 const char *kmem_error_name(enum kmem_error err)
@@ -47,21 +49,49 @@ static size_t format_line(char *buf, const char *head, const char *fmt, va_list 
     return n;
 }
 
+/* The first line of the report being made (kmem_report_begin), for the
+ * panic handler; reports that race each other panic anyway. */
+static char report_line[MESSAGE_MAX];
+
+static size_t error_line(char *buf, enum kmem_error err, const char *fmt, va_list ap)
+{
+    char head[48];
+    kmem_snprintf(head, sizeof head, "%s: ", kmem_error_name(err));
+    size_t n = format_line(buf, head, fmt, ap);
+    kmem_pl_write(buf, n);
+    buf[n - 1] = '\0'; /* handlers get the line without its newline */
+    return n;
+}
+
+static _Noreturn void panic_with(char *line)
+{
+    kmem_panic_fn fn = __atomic_load_n(&panic_handler, __ATOMIC_ACQUIRE);
+    if (fn)
+        fn(line);
+    kmem_pl_panic(line); /* a handler that returns still stops the machine */
+}
+
 _Noreturn void kmem_error(enum kmem_error err, const char *fmt, ...)
 {
     char buf[MESSAGE_MAX];
-    char head[48];
-    kmem_snprintf(head, sizeof head, "%s: ", kmem_error_name(err));
     va_list ap;
     va_start(ap, fmt);
-    size_t n = format_line(buf, head, fmt, ap);
+    error_line(buf, err, fmt, ap);
     va_end(ap);
-    kmem_pl_write(buf, n);
-    buf[n - 1] = '\0'; /* handlers get the line without its newline */
-    kmem_panic_fn fn = __atomic_load_n(&panic_handler, __ATOMIC_ACQUIRE);
-    if (fn)
-        fn(buf);
-    kmem_pl_panic(buf); /* a handler that returns still stops the machine */
+    panic_with(buf);
+}
+
+void kmem_report_begin(enum kmem_error err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_line(report_line, err, fmt, ap);
+    va_end(ap);
+}
+
+_Noreturn void kmem_report_end(void)
+{
+    panic_with(report_line);
 }
 
 void kmem_log(const char *fmt, ...)

@@ -169,6 +169,19 @@ static void cache_init(struct kmem_cache *c, const char *name, unsigned int size
     kmem_san_pool_create(c);
 }
 
+/* Give the cache its debug flags and, with them, its debug layout (a larger
+ * stride), once its constructor is known; then whether its header fits. */
+static void cache_debug_setup(struct kmem_cache *c, bool internal)
+{
+    c->c_debug = kmem_debug_flags_for(c->c_name, c->c_flags, internal,
+                                      c->c_ctor || c->c_ops.ctor);
+    if (!c->c_debug)
+        return;
+    kmem_debug_layout(c);
+    c->c_offslab = c->c_size >= ((c->c_flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2
+                                                                   : SLAB_ONSLAB_LIMIT);
+}
+
 /* ---- slabs ---------------------------------------------------------------- */
 
 static void construct(const struct kmem_cache *c, void *obj)
@@ -229,6 +242,7 @@ static struct slab *slab_create(struct kmem_cache *c, gfp_t gfp, unsigned int co
     for (unsigned int i = 0; i < c->c_objs_per_slab; i++)
         construct(c, objs + (size_t)i * c->c_size);
     kmem_san_noaccess(objs, (size_t)c->c_objs_per_slab * c->c_size); /* all free */
+    kmem_debug_slab_init(c, slab);
     slab_mark_pages(slab, c, true);
     return slab;
 }
@@ -255,6 +269,16 @@ static void *slab_take_locked(struct kmem_cache *c, struct slab *slab)
     while (!slab->sl_free_map[w])
         w++;
     unsigned int bit = (unsigned int)__builtin_ctzl(slab->sl_free_map[w]);
+    unsigned int idx = w * (unsigned int)BITS_PER_WORD + bit;
+    if (unlikely(idx >= c->c_objs_per_slab)) {
+        /* A bit past the last object: handing it out would give memory
+         * beyond the slab (a header overwritten by a stray write). */
+        kmem_mutex_unlock(&c->c_lock);
+        kmem_error(KMERR_FREELIST,
+                   "slab %p of cache %s (objects at %p): its free map marks object %u free, "
+                   "past its %u objects",
+                   (void *)slab, c->c_name, (void *)slab->sl_objs, idx, c->c_objs_per_slab);
+    }
     slab->sl_free_map[w] &= slab->sl_free_map[w] - 1;
     slab->sl_hint = w;
     if (++slab->sl_inuse == c->c_objs_per_slab) {
@@ -263,7 +287,10 @@ static void *slab_take_locked(struct kmem_cache *c, struct slab *slab)
         c->c_nr_full++;
     }
     c->c_inuse++;
-    return slab->sl_objs + (size_t)(w * BITS_PER_WORD + bit) * c->c_size;
+    void *obj = slab->sl_objs + (size_t)idx * c->c_size;
+    if (unlikely(c->c_debug))
+        kmem_debug_alloc_locked(c, slab, obj);
+    return obj;
 }
 
 unsigned int kmem_slab_alloc_bulk(struct kmem_cache *c, gfp_t gfp, void **objs, unsigned int n)
@@ -376,6 +403,8 @@ void kmem_slab_free_bulk(struct kmem_cache *c, void *const *objs, unsigned int n
         for (; i < n && nr_surplus < KMEM_ARRAY_SIZE(surplus); i++) {
             struct slab *slab = kmem_slab_of_object(c, objs[i], caller);
             kmem_san_noaccess(objs[i], c->c_object_size); /* free (already, from a magazine) */
+            if (unlikely(c->c_debug))
+                kmem_debug_free_locked(c, slab, objs[i], caller);
             struct slab *empty = slab_put_locked(c, slab, objs[i], caller);
             if (empty)
                 surplus[nr_surplus++] = empty;
@@ -456,6 +485,7 @@ static struct kmem_cache *cache_create(const char *name, unsigned int size, unsi
         c->c_ctor = ctor;
         if (ops)
             c->c_ops = *ops;
+        cache_debug_setup(c, false);
         if (!cache_geometry(c)) {
             kmem_slab_free_bulk(&kmem_cache_cache, (void **)&c, 1, NULL);
             why = "no slab size fits the object";
@@ -511,8 +541,7 @@ static void report_leaks_locked(struct kmem_cache *c, unsigned int max)
                     continue;
                 if (max-- == 0)
                     return;
-                kmem_log("kmem_cache_destroy(%s): object %p still allocated", c->c_name,
-                         (void *)(slab->sl_objs + (size_t)i * c->c_size));
+                kmem_debug_leak(c, slab->sl_objs + (size_t)i * c->c_size);
             }
         }
     }
@@ -562,6 +591,7 @@ void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned in
                              unsigned int align, slab_flags_t flags, bool magazines)
 {
     cache_init(c, name, size, align, flags);
+    cache_debug_setup(c, !magazines); /* kmem's own caches are the static ones without */
     cache_geometry(c);
     c->c_internal = !magazines; /* the kmalloc caches are the static ones with magazines */
     kmem_magazine_cache_init(c, magazines);

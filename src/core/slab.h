@@ -67,6 +67,11 @@ struct kmem_cache {
     bool c_internal;             /* kmem's own (slab headers, caches, magazines):
                                     kfree refuses its objects */
 
+    /* Debugging (slab_debug.c; all 0 for a cache without debug flags). */
+    slab_flags_t c_debug;      /* SLAB_DEBUG_FLAGS in effect: no magazines then */
+    unsigned int c_redzone;    /* red zone: bytes [c_object_size, c_redzone) */
+    unsigned int c_track;      /* two struct kmem_track (alloc, free) from here */
+
     /* Slab lists (under c_lock). */
     struct kmem_mutex c_lock;
     struct list_head c_full;
@@ -119,6 +124,33 @@ static inline struct slab *kmem_obj_slab(const void *obj)
     if (page->pg_owner != PG_OWNER_SLAB || !slab || slab->sl_page->pg_state != PS_SLAB)
         return NULL;
     return slab;
+}
+
+/* ---- slab_debug.c: the debug switches (SLAB_DEBUG_FLAGS) ---- */
+
+/* The debug flags a new cache gets: those it was created with, and those
+ * kmem_slab_debug_set named for it (not for kmem's internal caches). Poison
+ * is dropped for caches that construct their objects, as in Linux (a free
+ * object must keep its constructed state). */
+slab_flags_t kmem_debug_flags_for(const char *name, slab_flags_t flags, bool internal, bool ctor);
+/* Lay out a debug cache's objects: red zone and tracks after the object,
+ * then the stride (c_size) rounded to the alignment. */
+void kmem_debug_layout(struct kmem_cache *c);
+/* A new slab's objects are free: red zones inactive, poisoned, no owners. */
+void kmem_debug_slab_init(struct kmem_cache *c, struct slab *slab);
+/* An object leaves (alloc) or enters (free) its slab, under c_lock. Either
+ * unlocks c_lock and reports when it finds the object or slab damaged. */
+void kmem_debug_alloc_locked(struct kmem_cache *c, struct slab *slab, void *obj);
+void kmem_debug_free_locked(struct kmem_cache *c, struct slab *slab, void *obj,
+                            const void *caller);
+/* kmem_cache_destroy found obj still allocated: log it (with its owner). */
+void kmem_debug_leak(const struct kmem_cache *c, const void *obj);
+
+/* Is bit idx of the slab's free map set (the object free in its slab)? */
+static inline bool slab_obj_is_free(const struct slab *slab, unsigned int idx)
+{
+    unsigned int bits = (unsigned int)(8 * sizeof(unsigned long));
+    return slab->sl_free_map[idx / bits] & (1UL << (idx % bits));
 }
 
 /* Call fn for every cache, under the list lock (fn may take c_lock). */

@@ -62,7 +62,7 @@ elseif(MODE STREQUAL "headers")
 elseif(MODE STREQUAL "symbols")
   # What the core objects need from outside: the platform hooks (vmalloc's
   # map and unmap among them) and the four memory functions, nothing else.
-  set(allowed kmem_pl_write kmem_pl_panic kmem_pl_lock_wait kmem_pl_lock_wake kmem_pl_yield
+  set(allowed kmem_pl_write kmem_pl_panic kmem_pl_lock_wait kmem_pl_lock_wake kmem_pl_yield kmem_pl_stack
     kmem_pl_cpu_id kmem_pl_cpu_attach kmem_pl_map kmem_pl_unmap memset memcpy memmove memcmp)
   set(undefined "")
   set(defined "")

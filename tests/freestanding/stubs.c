@@ -146,6 +146,14 @@ void kmem_pl_yield(void)
 {
 }
 
+unsigned int kmem_pl_stack(void **frames, unsigned int max)
+{
+    /* No unwinder here: the innermost caller only, from the frame record. */
+    if (max)
+        frames[0] = __builtin_return_address(0);
+    return max ? 1 : 0;
+}
+
 unsigned int kmem_pl_cpu_id(void)
 {
     return 0;

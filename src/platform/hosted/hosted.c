@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <execinfo.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -42,6 +43,7 @@
 #include <kmem/fault.h>
 #include <kmem/init.h>
 #include <kmem/platform.h>
+#include <kmem/slab.h>
 
 #include "hosted_knobs.h"
 
@@ -89,6 +91,30 @@ unsigned int kmem_pl_cpu_id(void)
 {
     int cpu = sched_getcpu();
     return cpu < 0 ? 0 : (unsigned int)cpu;
+}
+
+unsigned int kmem_pl_stack(void **frames, unsigned int max)
+{
+    int n = backtrace(frames, max > 64 ? 64 : (int)max);
+    return n < 0 ? 0 : (unsigned int)n;
+}
+
+/* KMEM_DEBUG (kmem/slab.h: kmem_slab_debug_set), before the machine's
+ * caches are made. glibc's backtrace loads its unwinder (and allocates) on
+ * its first call: make that call here, with no kmem lock held, rather than
+ * in a debugged cache's allocation. */
+void kmem_hosted_debug_from_env(void)
+{
+    const char *v = getenv("KMEM_DEBUG");
+    if (!v)
+        return;
+    if (kmem_slab_debug_set(v) != 0) {
+        fprintf(stderr, "kmem: KMEM_DEBUG=%s: expected letters of FZPUT, then ,cache names; "
+                        "ignored\n", v);
+        return;
+    }
+    void *frame[2];
+    (void)backtrace(frame, 2);
 }
 
 static pthread_key_t cpu_key;
@@ -293,6 +319,7 @@ int kmem_init(const struct kmem_config *cfg)
     }
     int rc = machine_create(size);
     if (rc == 0) {
+        kmem_hosted_debug_from_env();
         struct kmem_region ram = {.base = 0, .size = size};
         struct kmem_machine_desc desc = {.direct_map = machine.direct,
                                          .ram = &ram,

@@ -15,4 +15,8 @@ extern int kmem_hosted_fail_map_after;
  * do not set it): ENOMEM when the host's vm.max_map_count was reached. */
 extern int kmem_hosted_last_map_errno;
 
+/* Read KMEM_DEBUG into kmem_slab_debug_set, before a machine boots: kmem_init
+ * calls it, and so does libkmem-malloc.so's machine (src/malloc/machine.c). */
+void kmem_hosted_debug_from_env(void);
+
 #endif /* KMEM_HOSTED_KNOBS_H */

@@ -1060,8 +1060,17 @@ static void do_kvfree(void)
 {
     kvfree(g_ptr);
 }
+/* Both frees in the child, on a machine of its own: the machine's memory is
+ * shared with the parent, and the first (good) vfree changes it (a kfree
+ * marks the freed descriptor). */
 static void do_double_vfree(void)
 {
+    kmem_exit();
+    if (!init_mib(16))
+        _exit(3);
+    g_ptr = vmalloc(2 * PAGE_SIZE);
+    if (!g_ptr)
+        _exit(4);
     vfree(g_ptr);
     vfree(g_ptr);
 }
@@ -1146,12 +1155,7 @@ TEST(death_double_vfree)
     CHECK_EQ(checks(), 0);
     kmem_exit();
 
-    /* Both frees in the child (which then owns this machine). */
-    REQUIRE(init_mib(16));
-    g_ptr = vmalloc(2 * PAGE_SIZE);
-    REQUIRE(g_ptr != NULL);
-    DEATH(do_double_vfree, "kmem: double free: ", fmt(a, "vfree(%p)", g_ptr), "freed already");
-    kmem_exit();
+    DEATH(do_double_vfree, "kmem: double free: vfree(", "freed already");
 }
 
 TEST(death_mismatched_free)

@@ -12,6 +12,14 @@
  *
  * The memory is a private machine of its own (never the memfd of
  * kmem_init), so it survives fork as any heap does.
+ *
+ * KMEM_MALLOC_HARDENED=1 in the environment when the first malloc runs
+ * turns on the hardened mode (src/malloc/hardened.c): canaries after small
+ * blocks, a guard page after large ones, a quarantine that delays reuse and
+ * checks freed blocks stayed untouched, inaccessible malloc(0) blocks; every
+ * overflow, use after free, double or invalid free then stops the program
+ * (SIGABRT with a "kmem: ..." line, or SIGSEGV). malloc_usable_size then
+ * answers the size asked for. Several times slower; off, it costs nothing.
  */
 #ifndef KMEM_MALLOC_H
 #define KMEM_MALLOC_H
@@ -35,6 +43,17 @@ KMEM_API void *kmem_memalign(size_t alignment, size_t size);
 KMEM_API void *kmem_valloc(size_t size);
 KMEM_API void *kmem_pvalloc(size_t size);
 KMEM_API size_t kmem_malloc_usable_size(void *p);
+
+/* C23's sized frees (also exported as free_sized and free_aligned_sized):
+ * free p, which was allocated with size bytes (by malloc, calloc or
+ * realloc; by aligned_alloc with alignment for the second). A size or
+ * alignment that is not the block's is reported ("kmem: size mismatch:
+ * ...") and the program stopped: in the default mode when the block could
+ * not have been asked for with it (more than the block holds, or less than
+ * half of a block above 256 bytes); in the hardened mode unless it is
+ * exactly the size asked for. NULL does nothing. */
+KMEM_API void kmem_free_sized(void *p, size_t size);
+KMEM_API void kmem_free_aligned_sized(void *p, size_t alignment, size_t size);
 
 /* A snapshot of the malloc's machine. */
 struct kmem_malloc_info {

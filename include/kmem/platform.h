@@ -104,6 +104,11 @@ struct kmem_machine_desc {
                                memory may be added to later
                                (kmem_memory_add): memmap and the direct
                                map must then cover [0, phys_limit) */
+    uint64_t random_seed;   /* entropy for the caches' secrets (the keys of
+                               their free lists) and random free-list order:
+                               from the host's random source (RDRAND, the
+                               boot loader, getrandom); 0 works, with weaker
+                               secrets made from addresses and a counter */
     bool memmap_zeroed;     /* the memmap is zero-filled memory (a fresh
                                anonymous mapping, cleared boot memory) that
                                kmem has not used before: kmem then writes

@@ -146,7 +146,7 @@ int kmem_boot(const struct kmem_machine_desc *desc)
         zone_populated(&kmem_zones[KMEM_ZONE_NORMAL]) ? KMEM_ZONE_NORMAL : KMEM_ZONE_DMA;
     __atomic_store_n(&kmem_frames.fr_up, true, __ATOMIC_RELEASE);
     kmem_shrinker_boot();
-    kmem_slab_boot();
+    kmem_slab_boot(desc->random_seed);
     kmem_kmalloc_boot();
     return 0;
 }

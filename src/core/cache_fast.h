@@ -12,9 +12,10 @@
  * Free checks (KMEM_FREE_CHECKS, on unless the build turns them off): the
  * object lies in a live slab of this very cache at the start of an object,
  * and is not the object on top of the loaded magazine (an immediate double
- * free). They are 16 of the free's 28 instructions (gcc, x86-64), the price
- * of never letting a bad pointer into a magazine, from where the next
- * allocation would hand it out.
+ * free) or, for kfree and the malloc's free, not marked as waiting in it (a
+ * recent double free; cache_push_marked). They are 16 of the free's 28 instructions (gcc, x86-64),
+ * the price of never letting a bad pointer into a magazine, from where the next allocation would
+ * hand it out.
  */
 #ifndef KMEM_CACHE_FAST_H
 #define KMEM_CACHE_FAST_H
@@ -43,7 +44,11 @@ static KMEM_ALWAYS_INLINE void *cache_pop(unsigned long off)
 {
     __auto_type cc = kmem_this_cpu_slot(off);
     void **top = cc->cc_top;
-    void *obj = *top;
+    void *obj = mag_code(cc->cc_key, *top);
+    /* Keep the decoded pointer's own test: compared with the key instead,
+     * the compiler would keep both the raw round and the result alive (one
+     * more instruction). */
+    __asm__("" : "+r"(obj));
     if (likely(obj)) {
         cc->cc_top = top - 1;
 #if KMEM_SAN_ACTIVE
@@ -52,6 +57,18 @@ static KMEM_ALWAYS_INLINE void *cache_pop(unsigned long off)
         kmem_san_obj_alloc(c, obj, c->c_object_size, cache_constructs(c));
 #endif
     }
+    return obj;
+}
+
+/* cache_pop for the caches whose frees mark objects (cache_push_marked):
+ * the mark is wiped, so that a later free of the object, if its user never
+ * wrote its first word, does not look like a double free (glibc's tcache
+ * clears its key the same way). */
+static KMEM_ALWAYS_INLINE void *cache_pop_unmark(unsigned long off)
+{
+    void *obj = cache_pop(off);
+    if (!KMEM_SAN_ACTIVE && likely(obj))
+        *(void **)obj = NULL;
     return obj;
 }
 
@@ -95,13 +112,40 @@ static KMEM_ALWAYS_INLINE bool cache_push(const struct kmem_cache *c, void *obj)
 {
     __auto_type cc = kmem_this_cpu_slot(c->c_cpu_off);
     void **top = cc->cc_top;
-    if (likely(top != cc->cc_end && *top != obj)) {
-        top[1] = obj;
+    void *round = mag_code(cc->cc_key, obj);
+    if (likely(top != cc->cc_end && *top != round)) {
+        top[1] = round;
         cc->cc_top = top + 1;
         kmem_san_obj_free(c, obj, c->c_object_size);
         return true;
     }
     return false;
+}
+
+/* Push obj, an object of a cache without a constructor (kmalloc's and the
+ * malloc's), marking it free: its first word becomes its encoded round. A
+ * free of an object whose first word already is that mark (it waits in the
+ * loaded magazine: a recent double free, however deep) goes to the slow
+ * path, which looks for it in the magazine; the mark costs one store and
+ * replaces the top-of-magazine test. A constructed object's state must not
+ * be touched, so kmem_cache_free keeps that test. Under a sanitizer the
+ * object is not read (it may be poisoned), and the top test is kept. */
+static KMEM_ALWAYS_INLINE bool cache_push_marked(const struct kmem_cache *c, void *obj)
+{
+#if KMEM_SAN_ACTIVE
+    return cache_push(c, obj);
+#else
+    __auto_type cc = kmem_this_cpu_slot(c->c_cpu_off);
+    void **top = cc->cc_top;
+    void *round = mag_code(cc->cc_key, obj);
+    if (likely(top != cc->cc_end && *(void **)obj != round)) {
+        *(void **)obj = round;
+        top[1] = round;
+        cc->cc_top = top + 1;
+        return true;
+    }
+    return false;
+#endif
 }
 
 /* The whole free fast path of kmem_cache_free: check, then push. Without
@@ -127,7 +171,7 @@ static KMEM_ALWAYS_INLINE bool slab_object_free_fast(void *obj)
             const struct kmem_cache *c = page->pg_owner_p1;
             return (!KMEM_FREE_CHECKS ||
                     likely((uint64_t)off * c->c_div_magic <= c->c_div_limit)) &&
-                   likely(cache_push(c, obj));
+                   likely(cache_push_marked(c, obj));
         }
     }
     return false;

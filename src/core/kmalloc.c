@@ -125,7 +125,7 @@ void *kmalloc(size_t size, gfp_t gfp)
 {
     /* size - 1 wraps for 0, which goes to kmalloc_slow with the rest. */
     if (likely(size - 1 < KMALLOC_SMALL_MAX) && likely(!kmem_gfp_slow(gfp, &kmem_slab_slow_gfp))) {
-        void *obj = cache_pop(kmalloc_small_slot[(size - 1) / 8]);
+        void *obj = cache_pop_unmark(kmalloc_small_slot[(size - 1) / 8]);
         if (likely(obj))
             return obj;
     }

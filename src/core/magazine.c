@@ -197,10 +197,25 @@ static void slot_sync(struct kmem_cpu_cache *cc)
         cc->cc_loaded->mag_rounds = (unsigned int)(cc->cc_top - cc->cc_loaded->mag_round);
 }
 
-/* Install loaded and prev (both synced) and the fast paths' view of loaded. */
-static void slot_load(struct kmem_cpu_cache *cc, struct kmem_magazine *loaded,
-                      struct kmem_magazine *prev)
+/* Do frees mark objects (cache_push_marked)? kmalloc's and the malloc's
+ * caches, whose objects hold no state between uses, and not under a
+ * sanitizer, which would see kmem read a poisoned object. */
+static bool marks_free(const struct kmem_cache *c)
 {
+    return !KMEM_SAN_ACTIVE && c->c_marks_free;
+}
+
+/* The key m's rounds are encoded with (magazine.h). */
+static uintptr_t mag_key(const struct kmem_cache *c, const struct kmem_magazine *m)
+{
+    return m == EMPTY_MAGAZINE ? 0 : c->c_secret ^ (uintptr_t)m;
+}
+
+/* Install loaded and prev (both synced) and the fast paths' view of loaded. */
+static void slot_load(const struct kmem_cache *c, struct kmem_cpu_cache *cc,
+                      struct kmem_magazine *loaded, struct kmem_magazine *prev)
+{
+    cc->cc_key = mag_key(c, loaded);
     cc->cc_loaded = loaded;
     cc->cc_prev = prev;
     cc->cc_top = &loaded->mag_round[loaded->mag_rounds];
@@ -209,7 +224,7 @@ static void slot_load(struct kmem_cpu_cache *cc, struct kmem_magazine *loaded,
 
 static void slot_reset(struct kmem_cpu_cache *cc)
 {
-    slot_load(cc, EMPTY_MAGAZINE, EMPTY_MAGAZINE);
+    slot_load(NULL, cc, EMPTY_MAGAZINE, EMPTY_MAGAZINE);
 }
 
 void kmem_cpu_slots_reset(struct kmem_cpu *cpu)
@@ -292,8 +307,24 @@ static struct kmem_magazine *magazine_new(struct kmem_cache *c)
     m->mag_next = NULL;
     m->mag_rounds = 0;
     m->mag_capacity = magazine_rounds[type];
-    m->mag_round[0] = NULL;
+    m->mag_round[0] = mag_code(mag_key(c, m), NULL);
     return m;
+}
+
+/* Decode rounds 1 .. n of m in place, checking each is an object of c: a
+ * round that decodes to anything else was written by someone else. */
+static void magazine_decode(struct kmem_cache *c, struct kmem_magazine *m, unsigned int n)
+{
+    uintptr_t key = mag_key(c, m);
+    for (unsigned int r = 1; r <= n; r++) {
+        void *obj = mag_code(key, m->mag_round[r]);
+        if (unlikely(!cache_owns(c, obj)))
+            kmem_error(KMERR_FREELIST,
+                       "magazine %p of cache %s: round %u of %u decodes to %p, no object of the "
+                       "cache (a stray write into the magazine?)",
+                       (void *)m, c->c_name, r, n, obj);
+        m->mag_round[r] = obj;
+    }
 }
 
 /* Give a magazine's objects back to the slabs, and the magazine to its cache. */
@@ -301,8 +332,10 @@ static void magazine_destroy(struct kmem_cache *c, struct kmem_magazine *m)
 {
     if (m == EMPTY_MAGAZINE)
         return;
-    if (m->mag_rounds)
+    if (m->mag_rounds) {
+        magazine_decode(c, m, m->mag_rounds);
         kmem_slab_free_bulk(c, &m->mag_round[1], m->mag_rounds, NULL);
+    }
     unsigned int type = 0;
     while (magazine_rounds[type] != m->mag_capacity)
         type++;
@@ -612,17 +645,20 @@ static void *slot_alloc(struct kmem_cache *c, struct kmem_cpu_cache *cc, gfp_t g
             if (!loaded)
                 loaded = magazine_new(c);
             if (!loaded) {
-                slot_load(cc, EMPTY_MAGAZINE, prev);
+                slot_load(c, cc, EMPTY_MAGAZINE, prev);
                 return NULL;
             }
             loaded->mag_rounds =
                 kmem_slab_alloc_bulk(c, gfp, &loaded->mag_round[1], loaded->mag_capacity);
+            uintptr_t key = mag_key(c, loaded);
+            for (unsigned int r = 1; r <= loaded->mag_rounds; r++)
+                loaded->mag_round[r] = mag_code(key, loaded->mag_round[r]);
         }
     }
     void *obj = NULL;
     if (loaded->mag_rounds)
-        obj = loaded->mag_round[loaded->mag_rounds--];
-    slot_load(cc, loaded, prev);
+        obj = mag_code(mag_key(c, loaded), loaded->mag_round[loaded->mag_rounds--]);
+    slot_load(c, cc, loaded, prev);
     return obj;
 }
 
@@ -639,6 +675,8 @@ KMEM_NOINLINE void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp)
     if (!obj && !kmem_slab_alloc_bulk(c, gfp, &obj, 1))
         return NULL;
     kmem_san_obj_alloc(c, obj, c->c_object_size, cache_constructs(c));
+    if (marks_free(c))
+        *(void **)obj = NULL; /* as cache_pop_unmark */
     if (gfp & __GFP_ZERO)
         kmem_memset(obj, 0, c->c_object_size);
     return obj;
@@ -676,13 +714,33 @@ static bool slot_free(struct kmem_cache *c, struct kmem_cpu_cache *cc, void *obj
         prev = loaded;
         loaded = empty ? empty : magazine_new(c);
         if (!loaded) {
-            slot_load(cc, EMPTY_MAGAZINE, prev);
+            slot_load(c, cc, EMPTY_MAGAZINE, prev);
             return false;
         }
     }
-    loaded->mag_round[++loaded->mag_rounds] = obj;
-    slot_load(cc, loaded, prev);
+    void *round = mag_code(mag_key(c, loaded), obj);
+    loaded->mag_round[++loaded->mag_rounds] = round;
+    if (marks_free(c))
+        *(void **)obj = round;
+    slot_load(c, cc, loaded, prev);
     return true;
+}
+
+/* obj is being freed: if it bears m's free mark, it may wait in m already
+ * (or it was allocated again and its first word not written since): look. */
+static void magazine_find_marked(const struct kmem_cache *c, const struct kmem_magazine *m,
+                                 void *obj, const void *caller)
+{
+    uintptr_t key = mag_key(c, m);
+    void *round = mag_code(key, obj);
+    if (m == EMPTY_MAGAZINE || *(void **)obj != round)
+        return;
+    for (unsigned int r = 1; r <= m->mag_rounds; r++)
+        if (m->mag_round[r] == round)
+            kmem_error(KMERR_DOUBLE_FREE,
+                       "kmem_cache_free(%s, %p) called from %p: the object is already free (it "
+                       "waits in this CPU's magazine, %u frees ago)",
+                       c->c_name, obj, caller, m->mag_rounds - r);
 }
 
 KMEM_NOINLINE void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const void *caller)
@@ -693,11 +751,16 @@ KMEM_NOINLINE void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const v
     struct kmem_cpu_cache *cc = cpu_slot(c);
     if (cc) {
         slot_sync(cc);
-        if (obj == cc->cc_loaded->mag_round[cc->cc_loaded->mag_rounds] ||
-            obj == cc->cc_prev->mag_round[cc->cc_prev->mag_rounds])
+        const struct kmem_magazine *l = cc->cc_loaded, *p = cc->cc_prev;
+        if (obj == mag_code(mag_key(c, l), l->mag_round[l->mag_rounds]) ||
+            obj == mag_code(mag_key(c, p), p->mag_round[p->mag_rounds]))
             kmem_error(KMERR_DOUBLE_FREE,
                        "kmem_cache_free(%s, %p) called from %p: the object was just freed",
                        c->c_name, obj, caller);
+        if (marks_free(c)) {
+            magazine_find_marked(c, l, obj, caller);
+            magazine_find_marked(c, p, obj, caller);
+        }
     }
     kmem_san_obj_free(c, obj, c->c_object_size);
     if (!cc || !slot_free(c, cc, obj))

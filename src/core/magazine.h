@@ -6,6 +6,8 @@
 #ifndef KMEM_MAGAZINE_H
 #define KMEM_MAGAZINE_H
 
+#include <kmem/types.h>
+
 #include "../internal/compiler.h"
 #include "../internal/lock.h"
 
@@ -13,7 +15,7 @@ struct kmem_cache;
 struct kmem_cpu;
 
 /* A magazine: a stack of up to mag_capacity constructed objects in
- * mag_round[1 .. mag_rounds]. mag_round[0] is always NULL: popping it means
+ * mag_round[1 .. mag_rounds], encoded (below). mag_round[0] is always NULL: popping it means
  * "empty", so the allocation fast path needs no separate emptiness test, and
  * the object on top (mag_round[mag_rounds]) exists even in an empty magazine
  * for the free fast path's immediate double-free test. While a magazine is
@@ -26,6 +28,24 @@ struct kmem_magazine {
     void *mag_round[];
 };
 
+/* Rounds are stored encoded, XORed with the magazine's key: its cache's
+ * secret (c_secret, random per cache) XOR the magazine's address (Linux's
+ * CONFIG_SLAB_FREELIST_HARDENED, on magazines). A stray write into a magazine
+ * then yields an address no one chose, not the attacker's, a round copied
+ * into another magazine decodes to garbage, and leaked rounds do not give
+ * away heap addresses. The fast paths use the key of the loaded magazine,
+ * kept in the slot (cc_key); the shared empty sentinel's key is 0.
+ * KMEM_MAGAZINE_ENCODE=0 (CMake KMEM_HARDENED=OFF) stores plain pointers,
+ * only to measure what encoding costs. */
+#ifndef KMEM_MAGAZINE_ENCODE
+#define KMEM_MAGAZINE_ENCODE 1
+#endif
+
+static KMEM_ALWAYS_INLINE void *mag_code(uintptr_t key, void *v)
+{
+    return KMEM_MAGAZINE_ENCODE ? (void *)((uintptr_t)v ^ key) : v;
+}
+
 /* One CPU's (thread's) view of one cache: Bonwick and Adams' loaded and
  * previous magazines, and the loaded one's top and end, which is all the
  * fast paths read: allocation pops *cc_top (NULL: empty), free pushes above
@@ -33,8 +53,9 @@ struct kmem_magazine {
  * sentinel of capacity 0 until the CPU gets real magazines, so the fast
  * paths never test for NULL. */
 struct kmem_cpu_cache {
-    void **cc_top; /* &cc_loaded->mag_round[rounds] */
-    void **cc_end; /* &cc_loaded->mag_round[mag_capacity] */
+    void **cc_top;    /* &cc_loaded->mag_round[rounds] */
+    void **cc_end;    /* &cc_loaded->mag_round[mag_capacity] */
+    uintptr_t cc_key; /* cc_loaded's key (0 for the sentinel) */
     struct kmem_magazine *cc_loaded;
     struct kmem_magazine *cc_prev;
 };
@@ -48,7 +69,7 @@ extern KMEM_HIDDEN union kmem_magazine_sentinel {
 #define KMEM_EMPTY_ROUND0   (&kmem_empty_magazine.m.mag_round[0])
 #define KMEM_CPU_CACHE_INIT                                                                        \
     {                                                                                              \
-        KMEM_EMPTY_ROUND0, KMEM_EMPTY_ROUND0, KMEM_EMPTY_MAGAZINE, KMEM_EMPTY_MAGAZINE             \
+        KMEM_EMPTY_ROUND0, KMEM_EMPTY_ROUND0, 0, KMEM_EMPTY_MAGAZINE, KMEM_EMPTY_MAGAZINE          \
     }
 
 /* A cache's depot of full and empty magazines, and the magazine size it

@@ -68,6 +68,19 @@ static struct list_head slab_caches = {&slab_caches, &slab_caches};
 static struct kmem_cache kmem_cache_cache;
 static struct kmem_cache slab_header_cache;
 
+/* The caches' secrets: splitmix64 (Steele, Lea, Flood 2014) over the boot
+ * seed, mixed with the cache's address, so that no two caches share one. */
+static uint64_t secret_state;
+
+static uintptr_t secret_next(const void *salt)
+{
+    uint64_t z = __atomic_add_fetch(&secret_state, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED) ^
+                 (uint64_t)(uintptr_t)salt;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (uintptr_t)(z ^ (z >> 31));
+}
+
 static inline unsigned int round_up(unsigned int x, unsigned int align)
 {
     return (x + align - 1) & ~(align - 1);
@@ -162,6 +175,7 @@ static void cache_init(struct kmem_cache *c, const char *name, unsigned int size
     c->c_flags = flags;
     c->c_offslab =
         c->c_size >= ((flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2 : SLAB_ONSLAB_LIMIT);
+    c->c_secret = secret_next(c);
     kmem_mutex_init(&c->c_lock);
     list_init(&c->c_full);
     list_init(&c->c_partial);
@@ -173,13 +187,12 @@ static void cache_init(struct kmem_cache *c, const char *name, unsigned int size
  * stride), once its constructor is known; then whether its header fits. */
 static void cache_debug_setup(struct kmem_cache *c, bool internal)
 {
-    c->c_debug = kmem_debug_flags_for(c->c_name, c->c_flags, internal,
-                                      c->c_ctor || c->c_ops.ctor);
+    c->c_debug = kmem_debug_flags_for(c->c_name, c->c_flags, internal, c->c_ctor || c->c_ops.ctor);
     if (!c->c_debug)
         return;
     kmem_debug_layout(c);
-    c->c_offslab = c->c_size >= ((c->c_flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2
-                                                                   : SLAB_ONSLAB_LIMIT);
+    c->c_offslab =
+        c->c_size >= ((c->c_flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2 : SLAB_ONSLAB_LIMIT);
 }
 
 /* ---- slabs ---------------------------------------------------------------- */
@@ -593,13 +606,18 @@ void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned in
     cache_init(c, name, size, align, flags);
     cache_debug_setup(c, !magazines); /* kmem's own caches are the static ones without */
     cache_geometry(c);
-    c->c_internal = !magazines; /* the kmalloc caches are the static ones with magazines */
+    c->c_internal = !magazines;  /* the kmalloc caches are the static ones with magazines */
+    c->c_marks_free = magazines; /* and those of the malloc: no one keeps state in them */
     kmem_magazine_cache_init(c, magazines);
     cache_register(c);
 }
 
-void kmem_slab_boot(void)
+void kmem_slab_boot(uint64_t seed)
 {
+    /* Without a seed, addresses (randomized by a hosted loader, at least)
+     * and the boot count still make the secrets differ between machines. */
+    static uint64_t boots;
+    secret_state = seed ^ (uint64_t)(uintptr_t)&boots ^ (++boots << 32);
     kmem_mutex_init(&slab_caches_lock);
     list_init(&slab_caches);
     kmem_cache_setup_static(&kmem_cache_cache, "kmem_cache", sizeof(struct kmem_cache), 0,

@@ -67,6 +67,11 @@ struct kmem_cache {
     bool c_internal;             /* kmem's own (slab headers, caches, magazines):
                                     kfree refuses its objects */
 
+    uintptr_t c_secret; /* the key of its magazines' rounds (magazine.h), random */
+    bool c_marks_free;  /* kmalloc's and the malloc's caches: a free writes its mark
+                           into the object (cache_push_marked); other caches' objects
+                           keep the state they were freed in */
+
     /* Debugging (slab_debug.c; all 0 for a cache without debug flags). */
     slab_flags_t c_debug;      /* SLAB_DEBUG_FLAGS in effect: no magazines then */
     unsigned int c_redzone;    /* red zone: bytes [c_object_size, c_redzone) */
@@ -156,8 +161,9 @@ static inline bool slab_obj_is_free(const struct slab *slab, unsigned int idx)
 /* Call fn for every cache, under the list lock (fn may take c_lock). */
 void kmem_slab_for_each_cache(void (*fn)(struct kmem_cache *c, void *arg), void *arg);
 
-/* Boot and shutdown of the slab layer (called by kmem_boot/kmem_shutdown). */
-void kmem_slab_boot(void);
+/* Boot and shutdown of the slab layer (called by kmem_boot/kmem_shutdown);
+ * seed (kmem_machine_desc.random_seed) makes the caches' secrets. */
+void kmem_slab_boot(uint64_t seed);
 void kmem_slab_shutdown(void);
 void kmem_kmalloc_boot(void); /* kmalloc.c: its caches, after kmem_slab_boot */
 

@@ -159,8 +159,9 @@ static unsigned long check_list(struct kmem_cache *c, struct list_head *list, in
 static void check_rounds(struct kmem_cache *c, const struct kmem_magazine *m, unsigned int n,
                          int *bad)
 {
+    uintptr_t key = m == KMEM_EMPTY_MAGAZINE ? 0 : c->c_secret ^ (uintptr_t)m;
     for (unsigned int r = 1; r <= n && r <= m->mag_capacity; r++) {
-        void *obj = m->mag_round[r];
+        void *obj = mag_code(key, m->mag_round[r]);
         struct slab *slab = kmem_obj_slab(obj);
         if (!slab || slab->sl_cache != c) {
             VIOLATION(bad, "cache %s: magazine %p holds %p, no object of the cache", c->c_name,
@@ -194,7 +195,8 @@ static void check_depot_list(struct kmem_cache *c, struct kmem_magazine *m, unsi
             return;
         }
         if (m->mag_capacity != kmem_magazine_size(c) ||
-            m->mag_rounds != (full ? m->mag_capacity : 0u) || m->mag_round[0] != NULL)
+            m->mag_rounds != (full ? m->mag_capacity : 0u) ||
+            mag_code(c->c_secret ^ (uintptr_t)m, m->mag_round[0]) != NULL)
             VIOLATION(bad, "cache %s: depot magazine %p (%u of %u rounds) on the %s list",
                       c->c_name, (void *)m, m->mag_rounds, m->mag_capacity,
                       full ? "full" : "empty");
@@ -213,7 +215,7 @@ static void check_self_slot(struct kmem_cache *c, int *bad)
     const struct kmem_cpu_cache *sentinel = &kmem_this_cpu()->cpu_slots[0];
     if (sentinel->cc_loaded != KMEM_EMPTY_MAGAZINE || sentinel->cc_prev != KMEM_EMPTY_MAGAZINE ||
         sentinel->cc_top != KMEM_EMPTY_MAGAZINE->mag_round ||
-        sentinel->cc_end != sentinel->cc_top || *KMEM_EMPTY_ROUND0 ||
+        sentinel->cc_end != sentinel->cc_top || sentinel->cc_key || *KMEM_EMPTY_ROUND0 ||
         kmem_empty_magazine.m.mag_capacity)
         VIOLATION(bad, "this CPU's sentinel slot is not on the empty sentinel magazine");
     const struct kmem_cpu_cache *cc = kmem_magazine_slot_self(c);
@@ -226,7 +228,12 @@ static void check_self_slot(struct kmem_cache *c, int *bad)
                   c->c_name, (const void *)loaded);
         return;
     }
-    if (loaded->mag_round[0] || prev->mag_round[0])
+    if (cc->cc_key != (loaded == KMEM_EMPTY_MAGAZINE ? 0 : c->c_secret ^ (uintptr_t)loaded))
+        VIOLATION(bad, "cache %s: this CPU's slot holds another key than its loaded magazine's",
+                  c->c_name);
+    if (mag_code(cc->cc_key, loaded->mag_round[0]) ||
+        (prev != KMEM_EMPTY_MAGAZINE &&
+         mag_code(c->c_secret ^ (uintptr_t)prev, prev->mag_round[0])))
         VIOLATION(bad, "cache %s: a magazine of this CPU lost its NULL round 0", c->c_name);
     if (prev->mag_rounds > prev->mag_capacity ||
         (prev->mag_rounds != 0 && prev->mag_rounds != prev->mag_capacity)) {

@@ -463,11 +463,11 @@ nomem:
 void *kmem_malloc(size_t size)
 {
     if (likely(size <= FAST_MAX)) {
-        void *obj = cache_pop(__atomic_load_n(&small_slot[(size + 15) >> 4], __ATOMIC_RELAXED));
+        void *obj = cache_pop_unmark(__atomic_load_n(&small_slot[(size + 15) >> 4], __ATOMIC_RELAXED));
         if (likely(obj))
             return obj;
     } else if (likely(size <= SMALL_MAX)) {
-        void *obj = cache_pop(__atomic_load_n(&class_slot[size_class(size)], __ATOMIC_RELAXED));
+        void *obj = cache_pop_unmark(__atomic_load_n(&class_slot[size_class(size)], __ATOMIC_RELAXED));
         if (likely(obj))
             return obj;
     }

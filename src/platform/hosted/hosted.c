@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -103,6 +104,14 @@ unsigned int kmem_pl_stack(void **frames, unsigned int max)
  * caches are made. glibc's backtrace loads its unwinder (and allocates) on
  * its first call: make that call here, with no kmem lock held, rather than
  * in a debugged cache's allocation. */
+uint64_t kmem_hosted_random_seed(void)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        seed = 0; /* the core makes do (kmem_machine_desc.random_seed) */
+    return seed;
+}
+
 void kmem_hosted_debug_from_env(void)
 {
     const char *v = getenv("KMEM_DEBUG");
@@ -327,6 +336,7 @@ int kmem_init(const struct kmem_config *cfg)
                                          .memmap = machine.memmap,
                                          .vmalloc_start = machine.vmalloc,
                                          .vmalloc_size = machine.vmalloc_size,
+                                         .random_seed = kmem_hosted_random_seed(),
                                          .memmap_zeroed = true}; /* a fresh mapping */
         rc = kmem_boot(&desc);
         if (rc == 0) {

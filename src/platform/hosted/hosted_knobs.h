@@ -7,6 +7,8 @@
 #ifndef KMEM_HOSTED_KNOBS_H
 #define KMEM_HOSTED_KNOBS_H
 
+#include <stdint.h>
+
 /* Failure injection for kmem_pl_map: 0 is off; n > 0 makes the n-th map call
  * from now fail with -ENOMEM (each call counts it down; it ends at 0). */
 extern int kmem_hosted_fail_map_after;
@@ -18,5 +20,8 @@ extern int kmem_hosted_last_map_errno;
 /* Read KMEM_DEBUG into kmem_slab_debug_set, before a machine boots: kmem_init
  * calls it, and so does libkmem-malloc.so's machine (src/malloc/machine.c). */
 void kmem_hosted_debug_from_env(void);
+
+/* 64 random bits from the host (getrandom), or 0, for kmem_machine_desc. */
+uint64_t kmem_hosted_random_seed(void);
 
 #endif /* KMEM_HOSTED_KNOBS_H */

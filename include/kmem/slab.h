@@ -121,6 +121,10 @@ KMEM_API int kmem_cache_check(struct kmem_cache *cache);
  * each its own. Returns 0, or -EINVAL (and changes nothing) for a bad spec. NULL clears. */
 KMEM_API int kmem_slab_debug_set(const char *spec);
 
+/* SLAB_FREELIST_RANDOM for every cache created from now on (KMEM_RANDOM=1 in
+ * the environment sets it for kmem_init and libkmem-malloc.so). */
+KMEM_API void kmem_slab_random_set(bool on);
+
 /* Walk every object of the cache (or of every cache) and report each that is
  * damaged: a red zone written (Z), a free object written after its free
  * (P), a slab whose free map disagrees with its count (all caches). Each is

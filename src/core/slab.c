@@ -68,6 +68,15 @@ static struct list_head slab_caches = {&slab_caches, &slab_caches};
 static struct kmem_cache kmem_cache_cache;
 static struct kmem_cache slab_header_cache;
 
+/* KMEM_RANDOM=1 (kmem_slab_random_set): every cache made from now on gets
+ * SLAB_FREELIST_RANDOM. */
+static bool slab_random_all;
+
+void kmem_slab_random_set(bool on)
+{
+    slab_random_all = on;
+}
+
 /* The caches' secrets: splitmix64 (Steele, Lea, Flood 2014) over the boot
  * seed, mixed with the cache's address, so that no two caches share one. */
 static uint64_t secret_state;
@@ -176,6 +185,9 @@ static void cache_init(struct kmem_cache *c, const char *name, unsigned int size
     c->c_offslab =
         c->c_size >= ((flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2 : SLAB_ONSLAB_LIMIT);
     c->c_secret = secret_next(c);
+    c->c_rand = secret_next(&c->c_rand) | 1; /* xorshift's state must not be 0 */
+    if (slab_random_all)
+        c->c_flags |= SLAB_FREELIST_RANDOM;
     kmem_mutex_init(&c->c_lock);
     list_init(&c->c_full);
     list_init(&c->c_partial);
@@ -276,12 +288,39 @@ static void slab_destroy(struct kmem_cache *c, struct slab *slab)
     __free_pages(page, c->c_order);
 }
 
+/* SLAB_FREELIST_RANDOM: the word and bit of a free object chosen at random
+ * (the first set bit at or after a random position, wrapping), so that the
+ * order objects are handed out in cannot be predicted: a heap overflow
+ * cannot count on which object lies next to its own. */
+static unsigned int random_free_bit(struct kmem_cache *c, struct slab *slab, unsigned int *wp)
+{
+    uint64_t x = c->c_rand;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c->c_rand = x;
+    unsigned int start = (unsigned int)(x % c->c_objs_per_slab);
+    unsigned int w = start / (unsigned int)BITS_PER_WORD;
+    unsigned long word = slab->sl_free_map[w] & (~0UL << (start % BITS_PER_WORD));
+    while (!word) {
+        w = (w + 1) % c->c_map_words;
+        word = slab->sl_free_map[w];
+    }
+    *wp = w;
+    return (unsigned int)__builtin_ctzl(word);
+}
+
 static void *slab_take_locked(struct kmem_cache *c, struct slab *slab)
 {
     unsigned int w = slab->sl_hint;
-    while (!slab->sl_free_map[w])
-        w++;
-    unsigned int bit = (unsigned int)__builtin_ctzl(slab->sl_free_map[w]);
+    unsigned int bit;
+    if (unlikely(c->c_flags & SLAB_FREELIST_RANDOM)) {
+        bit = random_free_bit(c, slab, &w);
+    } else {
+        while (!slab->sl_free_map[w])
+            w++;
+        bit = (unsigned int)__builtin_ctzl(slab->sl_free_map[w]);
+    }
     unsigned int idx = w * (unsigned int)BITS_PER_WORD + bit;
     if (unlikely(idx >= c->c_objs_per_slab)) {
         /* A bit past the last object: handing it out would give memory
@@ -292,8 +331,9 @@ static void *slab_take_locked(struct kmem_cache *c, struct slab *slab)
                    "past its %u objects",
                    (void *)slab, c->c_name, (void *)slab->sl_objs, idx, c->c_objs_per_slab);
     }
-    slab->sl_free_map[w] &= slab->sl_free_map[w] - 1;
-    slab->sl_hint = w;
+    slab->sl_free_map[w] &= ~(1UL << bit);
+    if (!(c->c_flags & SLAB_FREELIST_RANDOM))
+        slab->sl_hint = w; /* random takes leave lower words free: sl_hint stays */
     if (++slab->sl_inuse == c->c_objs_per_slab) {
         list_del(&slab->sl_link);
         list_add(&slab->sl_link, &c->c_full);

@@ -68,6 +68,7 @@ struct kmem_cache {
                                     kfree refuses its objects */
 
     uintptr_t c_secret; /* the key of its magazines' rounds (magazine.h), random */
+    uint64_t c_rand;    /* SLAB_FREELIST_RANDOM: xorshift state, under c_lock */
     bool c_marks_free;  /* kmalloc's and the malloc's caches: a free writes its mark
                            into the object (cache_push_marked); other caches' objects
                            keep the state they were freed in */

@@ -114,6 +114,9 @@ uint64_t kmem_hosted_random_seed(void)
 
 void kmem_hosted_debug_from_env(void)
 {
+    const char *r = getenv("KMEM_RANDOM");
+    if (r)
+        kmem_slab_random_set(*r && *r != '0');
     const char *v = getenv("KMEM_DEBUG");
     if (!v)
         return;

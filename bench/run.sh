@@ -51,7 +51,10 @@
 #      peak RSS, outputs checked against glibc's); BENCH_MALLOC_ROUNDS (3),
 #      BENCH_REALPROG_ROUNDS (3).
 #
-# Knobs (environment): BENCH_SUITES ("pages slab vmalloc malloc"), BENCH_ROUNDS (8),
+#    - hardening (bench/hardening.sh): kmem as shipped against kmem built with
+#      -DKMEM_HARDENED=OFF, instructions and time of the fast-path pairs.
+#
+# Knobs (environment): BENCH_SUITES ("pages slab vmalloc malloc hardening"), BENCH_ROUNDS (8),
 # BENCH_REPS per run (2), BENCH_MS per repetition (60), BENCH_WARMUP_MS (20),
 # BENCH_CG_N ops under callgrind (200000), BENCH_MEM_MIB kmem's machine
 # (1024), CC (cc), BENCH_BUILD (build-bench), BENCH_WAIT_IDLE seconds to wait
@@ -66,7 +69,13 @@ ms=${BENCH_MS:-60}
 warmup_ms=${BENCH_WARMUP_MS:-20}
 cg_n=${BENCH_CG_N:-200000}
 mem_mib=${BENCH_MEM_MIB:-1024}
-suites=${BENCH_SUITES:-pages slab vmalloc malloc}
+suites=${BENCH_SUITES:-pages slab vmalloc malloc hardening}
+# The hardening suite is a script of its own (bench/hardening.sh), run last.
+run_hardening=no
+if [[ " $suites " == *" hardening "* ]]; then
+    run_hardening=yes
+    suites=$(echo " $suites " | sed 's/ hardening / /; s/^ *//; s/ *$//')
+fi
 started=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -550,4 +559,8 @@ if command -v python3 >/dev/null; then
             "malloc ($(date -u '+%Y-%m-%d'))" >&2 || say "plot of malloc failed"
     fi
     say "plots in $build/plots/"
+fi
+if [[ $run_hardening == yes ]]; then
+    say "suite hardening: bench/hardening.sh"
+    "$root/bench/hardening.sh"
 fi

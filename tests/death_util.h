@@ -26,7 +26,6 @@ static inline void announce(const char *key, const void *p)
     fflush(stderr);
 }
 
-
 /* The value announced for key in out, or NULL. */
 static inline const char *announced(const char *out, const char *key, char *val, size_t len)
 {

@@ -18,6 +18,7 @@
 
 #include <kmem.h>
 
+#include "core/cache_fast.h"
 #include "core/magazine.h"
 #include "core/slab.h"
 #include "internal/sanitize.h"
@@ -110,7 +111,7 @@ static void free_map_past_end(void)
 
 TEST(hardening_deaths)
 {
-    if (!KMEM_SAN_ACTIVE) /* under a sanitizer objects are not marked */
+    if (!KMEM_SAN_ACTIVE && KMEM_FREE_MARK) /* under a sanitizer objects are not marked */
         DEATH(recent_double_kfree, "kmem: double free: kmem_cache_free(kmalloc-64, {p})",
               "the object is already free (it waits in this CPU's magazine, 10 frees ago)");
     if (KMEM_MAGAZINE_ENCODE)

@@ -28,6 +28,11 @@
 #ifndef KMEM_FREE_CHECKS
 #define KMEM_FREE_CHECKS 1
 #endif
+/* The free mark of kfree and free (cache_push_marked); off only with
+ * KMEM_HARDENED=OFF, to measure what the hardening costs. */
+#ifndef KMEM_FREE_MARK
+#define KMEM_FREE_MARK 1
+#endif
 
 void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp);
 void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const void *caller);
@@ -67,7 +72,7 @@ static KMEM_ALWAYS_INLINE void *cache_pop(unsigned long off)
 static KMEM_ALWAYS_INLINE void *cache_pop_unmark(unsigned long off)
 {
     void *obj = cache_pop(off);
-    if (!KMEM_SAN_ACTIVE && likely(obj))
+    if (!KMEM_SAN_ACTIVE && KMEM_FREE_MARK && likely(obj))
         *(void **)obj = NULL;
     return obj;
 }
@@ -132,7 +137,7 @@ static KMEM_ALWAYS_INLINE bool cache_push(const struct kmem_cache *c, void *obj)
  * object is not read (it may be poisoned), and the top test is kept. */
 static KMEM_ALWAYS_INLINE bool cache_push_marked(const struct kmem_cache *c, void *obj)
 {
-#if KMEM_SAN_ACTIVE
+#if KMEM_SAN_ACTIVE || !KMEM_FREE_MARK
     return cache_push(c, obj);
 #else
     __auto_type cc = kmem_this_cpu_slot(c->c_cpu_off);

@@ -202,7 +202,7 @@ static void slot_sync(struct kmem_cpu_cache *cc)
  * sanitizer, which would see kmem read a poisoned object. */
 static bool marks_free(const struct kmem_cache *c)
 {
-    return !KMEM_SAN_ACTIVE && c->c_marks_free;
+    return !KMEM_SAN_ACTIVE && KMEM_FREE_MARK && c->c_marks_free;
 }
 
 /* The key m's rounds are encoded with (magazine.h). */

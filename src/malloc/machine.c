@@ -29,7 +29,13 @@
  * forking thread, which would wait for it. The lock is recursive, so
  * glibc's own locking of it succeeds.
  *
+ * KMEM_MALLOC_HARDENED=1 (read once, here, when the machine starts, before
+ * the classes are made, which it changes) turns on the hardened mode
+ * (hardened.c).
+ *
  * Lock order: grow_lock -> huge-area lock -> kmem's locks (src/core/fork.c).
+ * The hardened mode's lock is a leaf (nothing is called under it); fork
+ * takes it first.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +55,7 @@
 #include "../core/zone.h"
 #include "../internal/fmt.h"
 #include "../internal/lock.h"
+#include "hosted_knobs.h"
 #include "malloc_internal.h"
 
 #define MiB              ((size_t)1 << 20)
@@ -151,6 +158,7 @@ static void fork_prepare(void)
 {
     if (_IO_list_lock)
         _IO_list_lock();
+    kmem_hardened_fork_lock(true);
     kmem_mutex_lock(&m.grow_lock);
     kmem_malloc_huge_fork_lock(true);
     kmem_fork_prepare();
@@ -161,6 +169,7 @@ static void fork_parent(void)
     kmem_fork_parent();
     kmem_malloc_huge_fork_lock(false);
     kmem_mutex_unlock(&m.grow_lock);
+    kmem_hardened_fork_lock(false);
     if (_IO_list_unlock)
         _IO_list_unlock();
 }
@@ -170,6 +179,7 @@ static void fork_child(void)
     kmem_fork_child();
     kmem_malloc_huge_fork_lock(false);
     kmem_mutex_unlock(&m.grow_lock);
+    kmem_hardened_fork_lock(false);
     /* glibc resets the lock in a child of a multi-threaded parent and not
      * otherwise; a reset is right in both cases (one thread, no holder). */
     if (_IO_list_resetlock)
@@ -231,7 +241,9 @@ static bool boot(void)
                                      .nr_ram = 1,
                                      .memmap = m.memmap,
                                      .phys_limit = (phys_addr_t)m.reserved,
+                                     .random_seed = kmem_hosted_random_seed(),
                                      .memmap_zeroed = true};
+    kmem_hosted_debug_from_env(); /* KMEM_DEBUG, KMEM_RANDOM: before the classes exist */
     if (kmem_boot(&desc) != 0)
         return false;
     m.memory = BOOT_MEMORY;
@@ -239,7 +251,7 @@ static bool boot(void)
     kmem_set_grow_handler(grow);
     kmem_set_discard_handler(discard);
     kmem_malloc_classes_init();
-    return true;
+    return !kmem_malloc_hardened || kmem_hardened_init();
 }
 
 /* KMEM_STATS=exit: the process's buddyinfo, slabinfo and machine summary on
@@ -338,7 +350,11 @@ bool kmem_malloc_machine_start(void)
         starting_here = true;
         const char *stats = getenv("KMEM_STATS");
         stats_at_exit = stats && !strcmp(stats, "exit");
+        const char *hardened = getenv("KMEM_MALLOC_HARDENED");
+        kmem_malloc_hardened = hardened && !strcmp(hardened, "1");
         bool ok = boot();
+        if (!ok)
+            kmem_malloc_hardened = false;
         starting_here = false;
         __atomic_store_n(&state, ok ? STATE_UP : STATE_FAILED, __ATOMIC_RELEASE);
         if (ok)

@@ -27,6 +27,15 @@
  * and returns NULL; aligned_alloc with an alignment that is not a power of
  * two fails with EINVAL (C17 and glibc 2.38); memalign rounds such an
  * alignment up.
+ *
+ * Sized free (C23's free_sized and free_aligned_sized) checks the size it is
+ * given against the block, cheaply: a size the block cannot have been asked
+ * for (more than it holds, or, above 256 bytes, less than half of it, which
+ * is the least realloc keeps in place) is a "size mismatch" report.
+ *
+ * KMEM_MALLOC_HARDENED=1 (hardened.c) sends every call to the slow paths
+ * below, which hand it to hardened.c; the fast paths are the same code in
+ * both modes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -92,24 +101,51 @@ static void classes_init(void)
         /* Powers of two are naturally aligned, so memalign can use them. */
         unsigned int align = (size & (size - 1)) ? MIN_ALIGN : size;
         kmem_snprintf(class_names[i], sizeof class_names[i], "malloc-%u", size);
-        kmem_cache_setup_static(&classes[i], class_names[i], size, align, SLAB_TIGHT_PACK, true);
+        kmem_cache_setup_static(&classes[i], class_names[i], size, align, SLAB_TIGHT_PACK,
+                                !kmem_malloc_hardened);
     }
+    /* Hardened: no magazines, and the slot tables stay on the sentinel, so
+     * that every malloc and free fails its fast path and reaches hardened.c
+     * through the slow paths. */
+    if (kmem_malloc_hardened)
+        return;
     for (unsigned int i = 0; i < NR_CLASSES; i++)
         __atomic_store_n(&class_slot[i], (uint16_t)classes[i].c_cpu_off, __ATOMIC_RELEASE);
     for (size_t size = 0; size <= FAST_MAX; size += 16)
         __atomic_store_n(&small_slot[size / 16], class_slot[size_class(size)], __ATOMIC_RELEASE);
 }
 
+/* The class for want bytes aligned to align (<= SMALL_MAX), for hardened.c,
+ * which asks for room after the request; NULL if want is above every class. */
+struct kmem_cache *kmem_malloc_class_for(size_t want, size_t align, unsigned int *index)
+{
+    if (want > SMALL_MAX || align > SMALL_MAX)
+        return NULL;
+    unsigned int ci = size_class(want > align ? want : align);
+    if (align > MIN_ALIGN)
+        while (class_size[ci] & (class_size[ci] - 1))
+            ci++;
+    *index = ci;
+    return &classes[ci];
+}
+
+struct kmem_cache *kmem_malloc_class(unsigned int index)
+{
+    return &classes[index];
+}
+
+int kmem_malloc_class_index(const struct kmem_cache *c)
+{
+    if (c < classes || c >= classes + NR_CLASSES)
+        return -1;
+    return (int)(c - classes);
+}
+
 /* ---- huge areas ---------------------------------------------------------------------- */
 
-/* An open-addressing table of the live huge areas, keyed by their address,
- * in memory mapped for it (never from the malloc itself). */
-struct huge_area {
-    uintptr_t ha_addr; /* what malloc returned; 0: empty, 1: deleted */
-    uintptr_t ha_base; /* the mapping: [base, base + len), the last page a guard */
-    size_t ha_len;
-    size_t ha_usable;
-};
+/* An open-addressing table of the live huge areas (struct huge_area,
+ * malloc_internal.h), keyed by their address, in memory mapped for it
+ * (never from the malloc itself). */
 
 /* Freed huge areas kept mapped for reuse (HUGE_CACHE at most, together no
  * more than the larger of 64 MiB and half the live huge bytes; the newest
@@ -182,20 +218,61 @@ static struct huge_area *huge_find_locked(uintptr_t addr)
     }
 }
 
-/* List the area [addr, addr + usable) with its guard page. false: no memory
- * for a bigger table. */
-static bool huge_insert_locked(uintptr_t addr, size_t usable)
+/* List the area a (its mapping, guard page included, is [ha_base, ha_base +
+ * ha_len)). false: no memory for a bigger table. */
+static bool huge_list_locked(const struct huge_area *a)
 {
     if ((huge.used + 1) * 4 > huge.cap * 3 && !huge_table_grow_locked())
         return false;
-    size_t j = huge_hash(addr, huge.cap);
+    size_t j = huge_hash(a->ha_addr, huge.cap);
     while (huge.slots[j].ha_addr > 1)
         j = (j + 1) & (huge.cap - 1);
     huge.used += huge.slots[j].ha_addr == 0;
-    huge.slots[j] = (struct huge_area){addr, addr, usable + PAGE_SIZE, usable};
+    huge.slots[j] = *a;
     huge.live++;
-    huge.bytes += usable;
+    huge.bytes += a->ha_usable;
     return true;
+}
+
+/* List the area [addr, addr + usable) with its guard page. */
+static bool huge_insert_locked(uintptr_t addr, size_t usable)
+{
+    struct huge_area a = {addr, addr, usable + PAGE_SIZE, usable};
+    return huge_list_locked(&a);
+}
+
+/* hardened.c's large blocks live in the same table, with ha_usable the
+ * size asked for. */
+bool kmem_malloc_huge_list(const struct huge_area *a)
+{
+    kmem_mutex_lock(&huge.lock);
+    bool ok = huge_list_locked(a);
+    kmem_mutex_unlock(&huge.lock);
+    return ok;
+}
+
+bool kmem_malloc_huge_lookup(uintptr_t addr, struct huge_area *out)
+{
+    kmem_mutex_lock(&huge.lock);
+    struct huge_area *a = huge_find_locked(addr);
+    if (a)
+        *out = *a;
+    kmem_mutex_unlock(&huge.lock);
+    return a != NULL;
+}
+
+bool kmem_malloc_huge_unlist(uintptr_t addr, struct huge_area *out)
+{
+    kmem_mutex_lock(&huge.lock);
+    struct huge_area *a = huge_find_locked(addr);
+    if (a) {
+        *out = *a;
+        a->ha_addr = 1; /* deleted */
+        huge.live--;
+        huge.bytes -= out->ha_usable;
+    }
+    kmem_mutex_unlock(&huge.lock);
+    return a != NULL;
 }
 
 /* Resize the mapped area [addr, addr + old) and its guard page to usable
@@ -435,6 +512,8 @@ static KMEM_NOINLINE void *malloc_slow(size_t size, size_t align)
         if (!kmem_malloc_machine_start())
             return kmem_malloc_bootstrap(size, align);
     }
+    if (unlikely(kmem_malloc_hardened))
+        return kmem_hardened_malloc(size, align, false);
     if (size > (size_t)PTRDIFF_MAX)
         goto nomem;
     void *p;
@@ -463,11 +542,13 @@ nomem:
 void *kmem_malloc(size_t size)
 {
     if (likely(size <= FAST_MAX)) {
-        void *obj = cache_pop_unmark(__atomic_load_n(&small_slot[(size + 15) >> 4], __ATOMIC_RELAXED));
+        void *obj =
+            cache_pop_unmark(__atomic_load_n(&small_slot[(size + 15) >> 4], __ATOMIC_RELAXED));
         if (likely(obj))
             return obj;
     } else if (likely(size <= SMALL_MAX)) {
-        void *obj = cache_pop_unmark(__atomic_load_n(&class_slot[size_class(size)], __ATOMIC_RELAXED));
+        void *obj =
+            cache_pop_unmark(__atomic_load_n(&class_slot[size_class(size)], __ATOMIC_RELAXED));
         if (likely(obj))
             return obj;
     }
@@ -482,6 +563,10 @@ static KMEM_NOINLINE void free_slow(void *p, const char *fn, const void *caller)
         return;
     if (kmem_malloc_bootstrap_owns(p))
         return; /* the few bytes handed out while the machine started */
+    if (unlikely(kmem_malloc_hardened)) {
+        kmem_hardened_free(p, fn, caller);
+        return;
+    }
     if (kmem_malloc_machine_up() && pf_virt_valid(p)) {
         kmem_kfree_named(p, fn, caller);
         return;
@@ -499,6 +584,124 @@ void kmem_free(void *p)
     free_slow(p, "free", KMEM_RET_ADDR());
 }
 
+/* ---- sized free ---------------------------------------------------------------------------- */
+
+/* "free_sized(p, size)" or "free_aligned_sized(p, alignment, size)", for
+ * reports (hardened.c's too). */
+void kmem_malloc_sized_call(char *buf, size_t len, const void *p, size_t size, size_t align,
+                            bool aligned)
+{
+    if (aligned)
+        kmem_snprintf(buf, len, "free_aligned_sized(%p, %zu, %zu)", p, align, size);
+    else
+        kmem_snprintf(buf, len, "free_sized(%p, %zu)", p, size);
+}
+
+/* Could a block that holds usable bytes have been asked for with want
+ * bytes? Not if it holds fewer; nor, above 256 bytes, if want is under half
+ * of it: malloc picks the smallest class or block that holds the request
+ * (each at most twice the one below), and realloc keeps a block in place
+ * only for a size at least half of it (any size for classes up to 256). */
+static KMEM_ALWAYS_INLINE bool size_fits(size_t want, size_t usable)
+{
+    return want <= usable && (usable <= 256 || want >= usable / 2);
+}
+
+/* "free_sized(p, size) called from caller: the size is not the object's:
+ * an object of 64 bytes in cache malloc-64". */
+static KMEM_COLD _Noreturn void size_mismatch(const char *call, const void *caller,
+                                              const char *what, size_t bytes, const char *cache)
+{
+    kmem_error(KMERR_SIZE_MISMATCH,
+               "%s called from %p: the size is not the %s's: a%s %s of %zu bytes%s%s", call, caller,
+               what, what[0] == 'o' || what[0] == 'a' ? "n" : "", what, bytes,
+               cache ? " in cache " : "", cache ? cache : "");
+}
+
+/* Everything the sized frees' fast path did not push: the checks that name
+ * what is wrong, then the free. align is free_aligned_sized's alignment
+ * (aligned: called as free_aligned_sized). */
+static KMEM_NOINLINE void free_sized_slow(void *p, size_t size, size_t align, bool aligned,
+                                          const void *caller)
+{
+    if (!p || kmem_malloc_bootstrap_owns(p))
+        return;
+    if (unlikely(kmem_malloc_hardened)) {
+        kmem_hardened_free_sized(p, size, align, aligned, caller);
+        return;
+    }
+    const char *fn = aligned ? "free_aligned_sized" : "free_sized";
+    char call[96];
+    kmem_malloc_sized_call(call, sizeof call, p, size, align, aligned);
+    if (aligned && (align == 0 || (align & (align - 1)) || ((uintptr_t)p & (align - 1))))
+        kmem_error(KMERR_SIZE_MISMATCH, "%s called from %p: the block is not aligned to %zu bytes",
+                   call, caller, align);
+    /* A slab object's or buddy block's want is what malloc sized it by; a
+     * huge area's alignment is trimmed off its mapping, so only its size
+     * counts. */
+    size_t want = size > align ? size : align;
+    if (kmem_malloc_machine_up() && pf_virt_valid(p)) {
+        struct slab *slab = kmem_obj_slab(p);
+        struct page *page = pf_virt_to_page(p);
+        if (slab && kmem_malloc_class_index(slab->sl_cache) >= 0) {
+            const struct kmem_cache *c = slab->sl_cache;
+            uintptr_t off = (uintptr_t)p - (uintptr_t)slab->sl_objs;
+            if ((const char *)p >= slab->sl_objs && off % c->c_size == 0 &&
+                off / c->c_size < c->c_objs_per_slab && !size_fits(want, c->c_object_size))
+                size_mismatch(call, caller, "object", c->c_object_size, c->c_name);
+        } else if (!slab && page->pg_owner == PG_OWNER_KMALLOC && page_state(page) == PS_ALLOC &&
+                   pf_page_address(page) == p &&
+                   !size_fits(want, (size_t)PAGE_SIZE << page->pg_order)) {
+            size_mismatch(call, caller, "block", (size_t)PAGE_SIZE << page->pg_order, NULL);
+        }
+        kmem_kfree_named(p, fn, caller); /* names anything else that is wrong */
+        return;
+    }
+    size_t usable = huge_usable(p);
+    /* A huge area holds the request rounded to pages, or a cached area up
+     * to twice that (huge_cache_take), or what realloc kept in place. */
+    if (usable && (size > usable || 2 * (size + PAGE_SIZE) < usable))
+        size_mismatch(call, caller, "area", usable, NULL);
+    if (usable && huge_free(p))
+        return;
+    kmem_error(KMERR_INVALID_FREE, "%s(%p) called from %p: not an address this malloc handed out",
+               fn, p, caller);
+}
+
+/* The fast path is free's, with the size checked against the object's
+ * class on the way (a few instructions more). */
+static KMEM_ALWAYS_INLINE bool free_sized_fast(void *p, size_t want)
+{
+    if (likely(pf_virt_valid(p))) {
+        const struct page *page = pf_virt_to_page(p);
+        uintptr_t off = (uintptr_t)p - page->pg_private;
+        if (likely(off < page->pg_u32)) {
+            const struct kmem_cache *c = page->pg_owner_p1;
+            return likely((uint64_t)off * c->c_div_magic <= c->c_div_limit) &&
+                   likely(size_fits(want, c->c_object_size)) && likely(cache_push(c, p));
+        }
+    }
+    return false;
+}
+
+void kmem_free_sized(void *p, size_t size)
+{
+    if (likely(free_sized_fast(p, size)))
+        return;
+    free_sized_slow(p, size, 0, false, KMEM_RET_ADDR());
+}
+
+void kmem_free_aligned_sized(void *p, size_t alignment, size_t size)
+{
+    /* Up to 16 bytes every class is aligned, and the check is free_sized's;
+     * a larger alignment chose a power-of-two class or a block (rarer: the
+     * slow path knows them), and a misaligned p is a mismatch it names. */
+    if (likely(!((uintptr_t)p & (alignment - 1))) && alignment <= MIN_ALIGN &&
+        likely(free_sized_fast(p, size > alignment ? size : alignment)))
+        return;
+    free_sized_slow(p, size, alignment, true, KMEM_RET_ADDR());
+}
+
 /* ---- the rest of the family ------------------------------------------------------------------ */
 
 size_t kmem_malloc_usable_size(void *p)
@@ -507,6 +710,8 @@ size_t kmem_malloc_usable_size(void *p)
         return 0;
     if (kmem_malloc_bootstrap_owns(p))
         return kmem_malloc_bootstrap_size(p);
+    if (unlikely(kmem_malloc_hardened))
+        return kmem_hardened_usable_size(p, KMEM_RET_ADDR());
     if (kmem_malloc_machine_up() && pf_virt_valid(p))
         return kmem_ksize_named(p, "malloc_usable_size", KMEM_RET_ADDR());
     size_t n = huge_usable(p);
@@ -524,6 +729,8 @@ void *kmem_calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (unlikely(kmem_malloc_hardened))
+        return kmem_hardened_malloc(bytes, MIN_ALIGN, true);
     if (bytes > MID_MAX && bytes <= (size_t)PTRDIFF_MAX && kmem_malloc_machine_up()) {
         /* A huge area: only what a reused one held needs zeroing. */
         void *p = huge_alloc(bytes, PAGE_SIZE, true);
@@ -539,6 +746,8 @@ void *kmem_calloc(size_t n, size_t size)
 
 void *kmem_realloc(void *p, size_t size)
 {
+    if (unlikely(kmem_malloc_hardened))
+        return kmem_hardened_realloc(p, size, KMEM_RET_ADDR());
     if (!p)
         return kmem_malloc(size);
     if (size == 0) {
@@ -650,4 +859,7 @@ void *memalign(size_t alignment, size_t size) KMEM_ALIAS("kmem_memalign");
 void *valloc(size_t size) KMEM_ALIAS("kmem_valloc");
 void *pvalloc(size_t size) KMEM_ALIAS("kmem_pvalloc");
 size_t malloc_usable_size(void *p) KMEM_ALIAS("kmem_malloc_usable_size");
+void free_sized(void *p, size_t size) KMEM_ALIAS("kmem_free_sized");
+void free_aligned_sized(void *p, size_t alignment, size_t size)
+    KMEM_ALIAS("kmem_free_aligned_sized");
 #endif

@@ -20,17 +20,28 @@
 #define KMEM_THIS_CPU_PTR(name) (&(name))
 
 /* Byte offset off into this CPU's area `name`, as a pointer to `type` (the
- * object caches' slots, whose offsets are constants). With gcc, local-exec
- * TLS and no sanitizer, through the %fs segment and gcc's __seg_fs: loads
- * and stores become %fs:name@tpoff(%reg), one instruction fewer than with
+ * object caches' slots, whose offsets are constants). With gcc in GNU mode
+ * and no sanitizer, through the %fs segment and gcc's __seg_fs: loads and
+ * stores become %fs:name@tpoff(%reg) (local-exec) or %fs:(%reg) with the
+ * offset loaded from the GOT (initial-exec), one instruction fewer than with
  * the area's address computed first, which gcc (unlike clang) does not fold.
  * gcc's sanitizers instrument __seg_fs accesses as flat ones, so they take
  * the plain path. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    defined(KMEM_TLS_LOCAL_EXEC) && !defined(__SANITIZE_ADDRESS__) &&                              \
-    !defined(__SANITIZE_THREAD__)
-#define KMEM_THIS_CPU_AT(type, name, off)                                                          \
-    ((type __seg_fs *)((uintptr_t) & (name) - (uintptr_t)__builtin_thread_pointer() + (off)))
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(__STRICT_ANSI__)
+#ifdef KMEM_TLS_LOCAL_EXEC
+#define KMEM_TLS_OFFSET(name) ((uintptr_t) & (name) - (uintptr_t)__builtin_thread_pointer())
+#else
+/* Initial-exec: the offset is what the GOT holds; gcc would add the thread
+ * pointer to it and subtract it again, so load it as it is. */
+#define KMEM_TLS_OFFSET(name)                                                                      \
+    __extension__({                                                                                \
+        uintptr_t off_;                                                                            \
+        __asm__("movq " #name "@gottpoff(%%rip), %0" : "=r"(off_));                                \
+        off_;                                                                                      \
+    })
+#endif
+#define KMEM_THIS_CPU_AT(type, name, off) ((type __seg_fs *)(KMEM_TLS_OFFSET(name) + (off)))
 #else
 #define KMEM_THIS_CPU_AT(type, name, off) ((type *)(void *)((char *)&(name) + (off)))
 #endif

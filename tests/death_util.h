@@ -11,6 +11,8 @@
 
 #include "harness.h"
 
+#include <kmem.h>
+
 /*
  * Each bad input runs in a forked child that brings up a machine of its own:
  * the hosted machine's memory is a MAP_SHARED memfd, so a child working on
@@ -97,5 +99,24 @@ static inline void expect_death_all(int line, void (*fn)(void), ...)
     }
 }
 #define DEATH(fn, ...) expect_death_all(__LINE__, fn, __VA_ARGS__, (const char *)NULL)
+
+/* A cache and an object for a death test's child, which exits (4, 5) when
+ * it cannot have them: the parent then sees no SIGABRT. */
+static inline struct kmem_cache *child_cache(const char *name, unsigned int size,
+                                             slab_flags_t flags)
+{
+    struct kmem_cache *c = kmem_cache_create(name, size, 0, flags, NULL);
+    if (!c)
+        _exit(4);
+    return c;
+}
+
+static inline void *child_alloc(struct kmem_cache *c)
+{
+    void *p = kmem_cache_alloc(c, GFP_KERNEL);
+    if (!p)
+        _exit(5);
+    return p;
+}
 
 #endif /* KMEM_TEST_DEATH_UTIL_H */

@@ -72,19 +72,10 @@ static size_t capture_end(struct capture *c, char *buf, size_t len)
 
 static struct kmem_cache *create(const char *name, unsigned int size)
 {
-    struct kmem_cache *c = kmem_cache_create(name, size, 0, 0, NULL);
-    if (!c)
-        _exit(4);
-    return c;
+    return child_cache(name, size, 0);
 }
 
-static void *alloc(struct kmem_cache *c)
-{
-    void *p = kmem_cache_alloc(c, GFP_KERNEL);
-    if (!p)
-        _exit(5);
-    return p;
-}
+#define alloc child_alloc
 
 /* ---- wrong cache ------------------------------------------------------------------ */
 

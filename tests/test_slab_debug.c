@@ -34,21 +34,8 @@ static void child_up_env(const char *debug)
         _exit(3);
 }
 
-static struct kmem_cache *create(const char *name, unsigned int size, slab_flags_t flags)
-{
-    struct kmem_cache *c = kmem_cache_create(name, size, 0, flags, NULL);
-    if (!c)
-        _exit(4);
-    return c;
-}
-
-static void *alloc(struct kmem_cache *c)
-{
-    void *p = kmem_cache_alloc(c, GFP_KERNEL);
-    if (!p)
-        _exit(5);
-    return p;
-}
+#define create child_cache
+#define alloc  child_alloc
 
 /* ---- the spec -------------------------------------------------------------------- */
 

@@ -2,10 +2,11 @@
 /*
  * test_hardening.c - the always-on hardening of the object caches.
  *
- *   encoded rounds      a magazine holds pointers XORed with its key (the
- *                       cache's secret and the magazine's address); every
- *                       cache has its own secret; a damaged round is
- *                       reported as a corrupted free list when it is decoded
+ *   encoded rounds      a full magazine in the depot holds pointers XORed
+ *                       with its key (the cache's secret and the magazine's
+ *                       address); every cache has its own secret; a damaged
+ *                       round is reported as a corrupted free list when the
+ *                       magazine goes back to the slabs
  *   recent double free  kfree of an object that waits deep in the loaded
  *                       magazine is caught (the free mark); a reused object
  *                       whose first word is never written frees cleanly
@@ -38,14 +39,34 @@ TEST(rounds_encoded)
     struct kmem_cache *b = kmem_cache_create("enc_b", 64, 0, 0, NULL);
     REQUIRE(a && b);
     CHECK(a->c_secret != b->c_secret);
-    void *p = kmem_cache_alloc(a, GFP_KERNEL);
-    REQUIRE(p);
-    kmem_cache_free(a, p);
+    /* Enough frees that full magazines go to the depot. */
+    enum { N = 2000 };
+    static void *objs[N];
+    for (int i = 0; i < N; i++)
+        REQUIRE((objs[i] = kmem_cache_alloc(a, GFP_KERNEL)) != NULL);
+    for (int i = 0; i < N; i++)
+        kmem_cache_free(a, objs[i]);
+    struct kmem_magazine *m = a->c_depot.d_full;
+    REQUIRE(m && m->mag_rounds > 0);
+    void *raw = m->mag_round[1];
+    void *obj = mag_code(a->c_secret ^ (uintptr_t)m, raw);
+    CHECK(kmem_obj_slab(obj) && kmem_obj_slab(obj)->sl_cache == a);
+    if (KMEM_MAGAZINE_ENCODE) {
+        CHECK(m->mag_encoded);
+        CHECK(raw != obj); /* what a leak of the depot would show */
+        CHECK(kmem_obj_slab(raw) == NULL);
+    }
+    /* A CPU's own magazines hold plain pointers. */
     const struct kmem_cpu_cache *cc = kmem_magazine_slot_self(a);
     REQUIRE(cc && cc->cc_loaded != KMEM_EMPTY_MAGAZINE);
-    if (KMEM_MAGAZINE_ENCODE)
-        CHECK(*cc->cc_top != p); /* what a leak of the magazine would show */
-    CHECK(mag_code(cc->cc_key, *cc->cc_top) == p);
+    CHECK(!cc->cc_loaded->mag_encoded);
+    CHECK(*cc->cc_top == objs[N - 1]);
+    /* Taken back from the depot, they decode to the same objects. */
+    for (int i = 0; i < N; i++)
+        REQUIRE((objs[i] = kmem_cache_alloc(a, GFP_KERNEL)) != NULL);
+    CHECK_EQ(kmem_cache_check(a), 0);
+    for (int i = 0; i < N; i++)
+        kmem_cache_free(a, objs[i]);
     CHECK_EQ(kmem_cache_check(a), 0);
     kmem_cache_destroy(a);
     kmem_cache_destroy(b);
@@ -114,10 +135,8 @@ TEST(hardening_deaths)
     if (!KMEM_SAN_ACTIVE && KMEM_FREE_MARK) /* under a sanitizer objects are not marked */
         DEATH(recent_double_kfree, "kmem: double free: kmem_cache_free(kmalloc-64, {p})",
               "the object is already free (it waits in this CPU's magazine, 10 frees ago)");
-    if (KMEM_MAGAZINE_ENCODE)
-        DEATH(corrupted_round,
-              "kmem: corrupted free list: magazine {mag} of cache round_c: round 2",
-              "no object of the cache");
+    DEATH(corrupted_round, "kmem: corrupted free list: magazine {mag} of cache round_c: round 2",
+          "is 0x4141414141414141, no object of the cache");
     DEATH(free_map_past_end, "kmem: corrupted free list: slab {slab} of cache map_c",
           "its free map marks object");
 }

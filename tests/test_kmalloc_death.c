@@ -279,7 +279,7 @@ TEST(death_kfree_internal_object)
     REQUIRE(obj != NULL);
     kmem_cache_free(c, obj);
     struct kmem_cpu_cache *cc = (void *)((char *)kmem_this_cpu() + c->c_cpu_off);
-    REQUIRE(cc->cc_loaded != KMEM_EMPTY_MAGAZINE && mag_code(cc->cc_key, *cc->cc_top) == obj);
+    REQUIRE(cc->cc_loaded != KMEM_EMPTY_MAGAZINE && *cc->cc_top == obj);
     g_ptr = cc->cc_loaded;
     DEATH(do_kfree, "kmem: invalid free: ", fmt(a, "kfree(%p)", g_ptr),
           "internal cache kmem_magazine_125");

@@ -49,11 +49,7 @@ static KMEM_ALWAYS_INLINE void *cache_pop(unsigned long off)
 {
     __auto_type cc = kmem_this_cpu_slot(off);
     void **top = cc->cc_top;
-    void *obj = mag_code(cc->cc_key, *top);
-    /* Keep the decoded pointer's own test: compared with the key instead,
-     * the compiler would keep both the raw round and the result alive (one
-     * more instruction). */
-    __asm__("" : "+r"(obj));
+    void *obj = *top;
     if (likely(obj)) {
         cc->cc_top = top - 1;
 #if KMEM_SAN_ACTIVE
@@ -117,9 +113,8 @@ static KMEM_ALWAYS_INLINE bool cache_push(const struct kmem_cache *c, void *obj)
 {
     __auto_type cc = kmem_this_cpu_slot(c->c_cpu_off);
     void **top = cc->cc_top;
-    void *round = mag_code(cc->cc_key, obj);
-    if (likely(top != cc->cc_end && *top != round)) {
-        top[1] = round;
+    if (likely(top != cc->cc_end && *top != obj)) {
+        top[1] = obj;
         cc->cc_top = top + 1;
         kmem_san_obj_free(c, obj, c->c_object_size);
         return true;
@@ -128,7 +123,8 @@ static KMEM_ALWAYS_INLINE bool cache_push(const struct kmem_cache *c, void *obj)
 }
 
 /* Push obj, an object of a cache without a constructor (kmalloc's and the
- * malloc's), marking it free: its first word becomes its encoded round. A
+ * malloc's), marking it free: its first word becomes obj XOR the slot's key
+ * (a secret, so no program stores it by chance). A
  * free of an object whose first word already is that mark (it waits in the
  * loaded magazine: a recent double free, however deep) goes to the slow
  * path, which looks for it in the magazine; the mark costs one store and
@@ -142,10 +138,10 @@ static KMEM_ALWAYS_INLINE bool cache_push_marked(const struct kmem_cache *c, voi
 #else
     __auto_type cc = kmem_this_cpu_slot(c->c_cpu_off);
     void **top = cc->cc_top;
-    void *round = mag_code(cc->cc_key, obj);
-    if (likely(top != cc->cc_end && *(void **)obj != round)) {
-        *(void **)obj = round;
-        top[1] = round;
+    void *mark = mag_code(cc->cc_key, obj);
+    if (likely(top != cc->cc_end && *(void **)obj != mark)) {
+        *(void **)obj = mark;
+        top[1] = obj;
         cc->cc_top = top + 1;
         return true;
     }

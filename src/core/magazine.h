@@ -24,19 +24,25 @@ struct kmem_cpu;
 struct kmem_magazine {
     struct kmem_magazine *mag_next; /* on a depot list */
     unsigned int mag_rounds;
-    unsigned int mag_capacity;
+    uint16_t mag_capacity; /* at most 2045 */
+    bool mag_encoded;      /* rounds XORed with the key (while in the depot) */
     void *mag_round[];
 };
 
-/* Rounds are stored encoded, XORed with the magazine's key: its cache's
- * secret (c_secret, random per cache) XOR the magazine's address (Linux's
- * CONFIG_SLAB_FREELIST_HARDENED, on magazines). A stray write into a magazine
- * then yields an address no one chose, not the attacker's, a round copied
- * into another magazine decodes to garbage, and leaked rounds do not give
- * away heap addresses. The fast paths use the key of the loaded magazine,
- * kept in the slot (cc_key); the shared empty sentinel's key is 0.
- * KMEM_MAGAZINE_ENCODE=0 (CMake KMEM_HARDENED=OFF) stores plain pointers,
- * only to measure what encoding costs. */
+/* A full magazine in the depot holds its rounds encoded, XORed with its key:
+ * its cache's secret (c_secret, random per cache) XOR the magazine's address
+ * (Linux's CONFIG_SLAB_FREELIST_HARDENED, on magazines). The depot is where
+ * magazines wait longest and are shared by every CPU: a stray write into one
+ * yields an address no one chose, not the attacker's, a round copied into
+ * another magazine decodes to garbage, and leaked rounds do not give away
+ * heap addresses. A CPU's two magazines hold plain pointers, which the fast
+ * paths pop and push without paying for a key on the allocation's chain of
+ * dependent loads (that cost 10-25% of a pair's time); the free path checks
+ * every pointer before it pushes it, and the rounds are checked again when a
+ * magazine goes back to the slabs. The slot's key (cc_key) makes the free
+ * marks of kfree and free (cache_fast.h). KMEM_MAGAZINE_ENCODE=0 (CMake
+ * KMEM_HARDENED=OFF) stores plain pointers in the depot too, only to measure
+ * what encoding costs. */
 #ifndef KMEM_MAGAZINE_ENCODE
 #define KMEM_MAGAZINE_ENCODE 1
 #endif
@@ -55,7 +61,7 @@ static KMEM_ALWAYS_INLINE void *mag_code(uintptr_t key, void *v)
 struct kmem_cpu_cache {
     void **cc_top;    /* &cc_loaded->mag_round[rounds] */
     void **cc_end;    /* &cc_loaded->mag_round[mag_capacity] */
-    uintptr_t cc_key; /* cc_loaded's key (0 for the sentinel) */
+    uintptr_t cc_key; /* cc_loaded's key (0 for the sentinel): free marks */
     struct kmem_magazine *cc_loaded;
     struct kmem_magazine *cc_prev;
 };

@@ -74,9 +74,9 @@ struct kmem_cache {
                            keep the state they were freed in */
 
     /* Debugging (slab_debug.c; all 0 for a cache without debug flags). */
-    slab_flags_t c_debug;      /* SLAB_DEBUG_FLAGS in effect: no magazines then */
-    unsigned int c_redzone;    /* red zone: bytes [c_object_size, c_redzone) */
-    unsigned int c_track;      /* two struct kmem_track (alloc, free) from here */
+    slab_flags_t c_debug;   /* SLAB_DEBUG_FLAGS in effect: no magazines then */
+    unsigned int c_redzone; /* red zone: bytes [c_object_size, c_redzone) */
+    unsigned int c_track;   /* two struct kmem_track (alloc, free) from here */
 
     /* Slab lists (under c_lock). */
     struct kmem_mutex c_lock;
@@ -147,8 +147,7 @@ void kmem_debug_slab_init(struct kmem_cache *c, struct slab *slab);
 /* An object leaves (alloc) or enters (free) its slab, under c_lock. Either
  * unlocks c_lock and reports when it finds the object or slab damaged. */
 void kmem_debug_alloc_locked(struct kmem_cache *c, struct slab *slab, void *obj);
-void kmem_debug_free_locked(struct kmem_cache *c, struct slab *slab, void *obj,
-                            const void *caller);
+void kmem_debug_free_locked(struct kmem_cache *c, struct slab *slab, void *obj, const void *caller);
 /* kmem_cache_destroy found obj still allocated: log it (with its owner). */
 void kmem_debug_leak(const struct kmem_cache *c, const void *obj);
 

@@ -159,7 +159,7 @@ static unsigned long check_list(struct kmem_cache *c, struct list_head *list, in
 static void check_rounds(struct kmem_cache *c, const struct kmem_magazine *m, unsigned int n,
                          int *bad)
 {
-    uintptr_t key = m == KMEM_EMPTY_MAGAZINE ? 0 : c->c_secret ^ (uintptr_t)m;
+    uintptr_t key = m->mag_encoded ? c->c_secret ^ (uintptr_t)m : 0;
     for (unsigned int r = 1; r <= n && r <= m->mag_capacity; r++) {
         void *obj = mag_code(key, m->mag_round[r]);
         struct slab *slab = kmem_obj_slab(obj);
@@ -195,8 +195,8 @@ static void check_depot_list(struct kmem_cache *c, struct kmem_magazine *m, unsi
             return;
         }
         if (m->mag_capacity != kmem_magazine_size(c) ||
-            m->mag_rounds != (full ? m->mag_capacity : 0u) ||
-            mag_code(c->c_secret ^ (uintptr_t)m, m->mag_round[0]) != NULL)
+            m->mag_rounds != (full ? m->mag_capacity : 0u) || m->mag_round[0] != NULL ||
+            m->mag_encoded != (full && KMEM_MAGAZINE_ENCODE))
             VIOLATION(bad, "cache %s: depot magazine %p (%u of %u rounds) on the %s list",
                       c->c_name, (void *)m, m->mag_rounds, m->mag_capacity,
                       full ? "full" : "empty");
@@ -231,10 +231,10 @@ static void check_self_slot(struct kmem_cache *c, int *bad)
     if (cc->cc_key != (loaded == KMEM_EMPTY_MAGAZINE ? 0 : c->c_secret ^ (uintptr_t)loaded))
         VIOLATION(bad, "cache %s: this CPU's slot holds another key than its loaded magazine's",
                   c->c_name);
-    if (mag_code(cc->cc_key, loaded->mag_round[0]) ||
-        (prev != KMEM_EMPTY_MAGAZINE &&
-         mag_code(c->c_secret ^ (uintptr_t)prev, prev->mag_round[0])))
+    if (loaded->mag_round[0] || prev->mag_round[0])
         VIOLATION(bad, "cache %s: a magazine of this CPU lost its NULL round 0", c->c_name);
+    if (loaded->mag_encoded || prev->mag_encoded)
+        VIOLATION(bad, "cache %s: a magazine of this CPU holds encoded rounds", c->c_name);
     if (prev->mag_rounds > prev->mag_capacity ||
         (prev->mag_rounds != 0 && prev->mag_rounds != prev->mag_capacity)) {
         VIOLATION(bad, "cache %s: this CPU's previous magazine %p holds %u of %u rounds", c->c_name,

@@ -1,21 +1,26 @@
 #!/bin/bash
-# scripts/test.sh - build kmem and run the whole test suite, four ways:
+# scripts/test.sh - build kmem and run the whole test suite, six ways:
 #   release   gcc, RelWithDebInfo, -Werror: every test
 #   clang     clang, RelWithDebInfo, -Werror: every test
 #   asan      gcc with AddressSanitizer + UndefinedBehaviorSanitizer: every test
 #   tsan      gcc with ThreadSanitizer: every test
 #   valgrind  gcc with memcheck's client requests (-DKMEM_VALGRIND=ON): the
 #             memcheck tests (tests/valgrind) under valgrind
+#   fuzz      clang with the libFuzzer targets (-DKMEM_FUZZ=ON, tests/fuzz):
+#             the fuzz tests only (ctest -L fuzz), each target 60 s on its
+#             seed corpus, the two in parallel (scripts/fuzz.sh runs them
+#             for hours)
 # Missing Debian packages are installed with apt-get (scripts/deps.sh): the
-# build's (pkg-config, clang) and the programs that tests/malloc runs under the
-# preloaded malloc (realprog.sh, pyregrtest.sh). When that fails the suite
-# goes on: a test whose program is missing says "skipped".
-# Usage: scripts/test.sh [config...]   (default: all five)
+# build's (pkg-config, clang, and libFuzzer's runtime for fuzz) and the
+# programs that tests/malloc runs under the preloaded malloc (realprog.sh,
+# pyregrtest.sh). When that fails the suite goes on: a test whose program is
+# missing says "skipped".
+# Usage: scripts/test.sh [config...]   (default: all six)
 # The last line is the total: "N passed, M failed".
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
-configs=${*:-release clang asan tsan valgrind}
+configs=${*:-release clang asan tsan valgrind fuzz}
 jobs=$(nproc)
 
 scripts/deps.sh pkg-config clang g++ valgrind ||
@@ -30,6 +35,7 @@ start=$(date +%s)
 for config in $configs; do
   dir=build-test-$config
   opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKMEM_BUILD_BENCH=OFF)
+  targets=() # all
   cc=gcc
   case $config in
     release) ;;
@@ -37,6 +43,13 @@ for config in $configs; do
     asan) opts+=(-DKMEM_ASAN=ON) ;;
     tsan) opts+=(-DKMEM_TSAN=ON) ;;
     valgrind) opts+=(-DKMEM_VALGRIND=ON) ;;
+    fuzz)
+      cc=clang
+      opts+=(-DKMEM_FUZZ=ON)
+      targets=(--target fuzz_kmem fuzz_malloc) # what ctest -L fuzz runs
+      scripts/deps.sh libclang-rt-dev ||
+        echo "test: could not install libFuzzer's runtime (libclang-rt-dev); trying anyway" >&2
+      ;;
     *) echo "test: unknown config $config" >&2; exit 2 ;;
   esac
   if [ "$cc" = clang ] && ! command -v clang >/dev/null; then
@@ -45,7 +58,7 @@ for config in $configs; do
   fi
   echo "== $config: building"
   mkdir -p "$dir"
-  if ! { CC=$cc cmake -S . -B "$dir" "${opts[@]}" && cmake --build "$dir" -j"$jobs"; } >"$dir/build.log" 2>&1; then
+  if ! { CC=$cc cmake -S . -B "$dir" "${opts[@]}" && cmake --build "$dir" -j"$jobs" "${targets[@]}"; } >"$dir/build.log" 2>&1; then
     tail -40 "$dir/build.log"
     echo "== $config: BUILD FAILED"
     failed=$((failed + 1))
@@ -54,7 +67,12 @@ for config in $configs; do
   echo "== $config: testing"
   select=()
   [ "$config" = valgrind ] && select=(-L memcheck) # the rest ran natively in release
-  (cd "$dir" && ctest --output-on-failure -j"$jobs" "${select[@]}") | tee "$dir/ctest.out"
+  ctest_jobs=$jobs
+  if [ "$config" = fuzz ]; then
+    select=(-L fuzz) # the rest ran in clang
+    ctest_jobs=2     # one core per target: 60 s in all
+  fi
+  (cd "$dir" && ctest --output-on-failure -j"$ctest_jobs" "${select[@]}") | tee "$dir/ctest.out"
   n_total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$dir/ctest.out" | tail -1)
   n_failed=$(sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p' "$dir/ctest.out" | tail -1)
   if [ -z "$n_total" ]; then

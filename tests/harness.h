@@ -66,6 +66,29 @@ static int harness_tests_failed;
         }                                                                                          \
     } while (0)
 
+/* Which sanitizer the test is built with: heavy tests scale down under
+ * them (UNDER_TSAN, UNDER_ASAN are 0 or 1). */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 #define TEST(name) static void name(void)
 #define RUN(name)  harness_run(#name, name)
 

@@ -9,9 +9,9 @@
 
 #include <kmem.h>
 
-static inline unsigned long test_free_pages(void)
+/* Free pages of every zone, in the buddy system and on per-CPU lists. */
+static inline unsigned long test_free_pages_now(void)
 {
-    drain_all_pages();
     unsigned long n = 0;
     for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
         struct kmem_zone_info zi;
@@ -19,6 +19,13 @@ static inline unsigned long test_free_pages(void)
             n += zi.free_pages + zi.pcp_pages;
     }
     return n;
+}
+
+/* The same after the per-CPU lists are drained into the buddy system. */
+static inline unsigned long test_free_pages(void)
+{
+    drain_all_pages();
+    return test_free_pages_now();
 }
 
 static inline unsigned long test_managed_pages(void)

@@ -31,28 +31,6 @@
 
 #include "fuzz/kmem_model.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 #define DEFAULT_OPS (UNDER_TSAN ? 200000UL : UNDER_ASAN ? 1000000UL : 2000000UL)
 
 static const uint64_t seeds[] = {0x6b6d656d, 0xd1ff0001, 0x5eedcafe, 0xfeedface2026};

@@ -563,20 +563,12 @@ static long read_max_map_count(void)
 
 /* ThreadSanitizer's runtime maps memory of its own as the program runs, and
  * aborts when the host refuses it: at the mapping limit it would die first. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 TEST(vmalloc_host_map_limit)
 {
-#ifdef UNDER_TSAN
-    fprintf(stderr, "  skipped: ThreadSanitizer's own mappings fail at the host's limit\n");
-    return;
-#endif
+    if (UNDER_TSAN) {
+        fprintf(stderr, "  skipped: ThreadSanitizer's own mappings fail at the host's limit\n");
+        return;
+    }
     long limit = read_max_map_count();
     if (limit <= 0 || limit > 262144) {
         fprintf(stderr, "  skipped: vm.max_map_count is %ld; the test fills at most 262144\n",

@@ -23,6 +23,8 @@
 
 #include <kmem.h>
 
+#include "pages_util.h"
+
 #include "core/page_frame.h" /* struct page: who owns a block */
 #include "core/slab.h"       /* kmem_slab_for_each_cache: every cache, for the checks */
 
@@ -315,27 +317,9 @@ static inline void fz_check_zero(const uint8_t *p, size_t n, const char *what)
 
 /* ---- page counts ---------------------------------------------------------------------------- */
 
-static inline unsigned long fz_pages_free(void)
-{
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.free_pages + zi.pcp_pages;
-    }
-    return n;
-}
-
-static inline unsigned long fz_pages_managed(void)
-{
-    unsigned long n = 0;
-    for (int zt = 0; zt < KMEM_NR_ZONES; zt++) {
-        struct kmem_zone_info zi;
-        if (kmem_zone_info((enum kmem_zone_type)zt, &zi))
-            n += zi.managed_pages;
-    }
-    return n;
-}
+/* tests/pages_util.h, without its drain: the model drains when it must. */
+#define fz_pages_free    test_free_pages_now
+#define fz_pages_managed test_managed_pages
 
 /* Give every cache its empty slabs back, and the per-CPU lists their
  * pages: pass after pass, since freeing one cache's magazines frees objects

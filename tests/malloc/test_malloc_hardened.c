@@ -65,13 +65,15 @@ static bool segv_is_a_signal(void)
     return (a && strstr(a, "handle_segv=0")) || (t && strstr(t, "handle_segv=0"));
 }
 
-/* Other blocks freed after the one under test: far more than the
- * quarantine holds (8192), so that it has left it. */
-enum { CHURN = 100000 };
+/* Other blocks freed after the one under test: more than the quarantine
+ * holds (8192), so that it has left it (fewer under a sanitizer, which
+ * makes each slow). */
+enum { CHURN = MT_SANITIZER ? 20000 : 100000 };
 
 /* The workloads check every byte they wrote: a sanitizer's instrumentation
- * makes that slow, so they do a quarter of the operations there. */
-enum { OPS_SCALE = MT_SANITIZER ? 4 : 1 };
+ * makes that slow, so they do a quarter of the operations there (a tenth
+ * under ThreadSanitizer, the slowest). */
+enum { OPS_SCALE = UNDER_TSAN ? 10 : MT_SANITIZER ? 4 : 1 };
 
 static void churn(size_t size)
 {

@@ -43,7 +43,6 @@
 
 #include <kmem.h>
 
-
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 

@@ -36,7 +36,6 @@
 
 #include "core/slab.h"
 
-
 enum {
     NR_WORKERS = 4,
     NR_SLOTS = 96, /* live objects per worker */

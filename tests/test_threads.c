@@ -33,7 +33,6 @@
 
 #include <kmem.h>
 
-
 enum {
     NR_WORKERS = 4,
     NR_SLOTS = 48, /* live blocks per worker */

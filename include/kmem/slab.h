@@ -15,12 +15,12 @@ extern "C" {
 
 /* Cache flags (Linux's values). */
 #define SLAB_CONSISTENCY_CHECKS 0x00000100u /* check slab and object on every alloc and free */
-#define SLAB_RED_ZONE      0x00000400u /* guard bytes around objects (debugging) */
-#define SLAB_POISON        0x00000800u /* fill free objects with a pattern (debugging) */
-#define SLAB_HWCACHE_ALIGN 0x00002000u /* align objects on cache lines */
-#define SLAB_STORE_USER    0x00010000u /* remember who allocated and freed (debugging) */
-#define SLAB_PANIC         0x00040000u /* panic if the cache cannot be created */
-#define SLAB_TRACE         0x00200000u /* log every alloc and free (debugging) */
+#define SLAB_RED_ZONE           0x00000400u /* guard bytes around objects (debugging) */
+#define SLAB_POISON             0x00000800u /* fill free objects with a pattern (debugging) */
+#define SLAB_HWCACHE_ALIGN      0x00002000u /* align objects on cache lines */
+#define SLAB_STORE_USER         0x00010000u /* remember who allocated and freed (debugging) */
+#define SLAB_PANIC              0x00040000u /* panic if the cache cannot be created */
+#define SLAB_TRACE              0x00200000u /* log every alloc and free (debugging) */
 /* kmem's own: pack tightly, for caches of very many objects (the malloc's
  * classes): slabs may be larger so that at most 1/32 of each is wasted
  * (instead of Bonwick's 1/8), slab headers live off the slab from 256-byte

@@ -10,20 +10,20 @@
 #include "compiler.h"
 
 enum kmem_error {
-    KMERR_DOUBLE_FREE,  /* the block is already free */
-    KMERR_WRONG_ORDER,  /* freed with another order than it was allocated with */
-    KMERR_INVALID_FREE, /* not the head of a block we handed out */
-    KMERR_BAD_ADDRESS,  /* outside the memory this machine manages */
-    KMERR_NOT_UP,       /* called before kmem_init / kmem_boot */
-    KMERR_CORRUPTION,   /* an internal structure was found damaged */
-    KMERR_WRONG_CACHE,  /* an object freed to another cache than its own */
-    KMERR_NOT_OBJECT,   /* a pointer that is no object of any slab */
-    KMERR_BAD_CACHE,    /* a cache that cannot be made (SLAB_PANIC) */
-    KMERR_BAD_ARGUMENT, /* a call that cannot be served as asked */
-    KMERR_MISMATCH,     /* freed by the wrong function (vfree of a vmap area, ...) */
-    KMERR_REDZONE,      /* bytes past an object were written (red zone, canary) */
-    KMERR_POISON,       /* a free object was written (poison changed: write after free) */
-    KMERR_FREELIST,     /* a free list (slab bitmap, magazine round) was found damaged */
+    KMERR_DOUBLE_FREE,   /* the block is already free */
+    KMERR_WRONG_ORDER,   /* freed with another order than it was allocated with */
+    KMERR_INVALID_FREE,  /* not the head of a block we handed out */
+    KMERR_BAD_ADDRESS,   /* outside the memory this machine manages */
+    KMERR_NOT_UP,        /* called before kmem_init / kmem_boot */
+    KMERR_CORRUPTION,    /* an internal structure was found damaged */
+    KMERR_WRONG_CACHE,   /* an object freed to another cache than its own */
+    KMERR_NOT_OBJECT,    /* a pointer that is no object of any slab */
+    KMERR_BAD_CACHE,     /* a cache that cannot be made (SLAB_PANIC) */
+    KMERR_BAD_ARGUMENT,  /* a call that cannot be served as asked */
+    KMERR_MISMATCH,      /* freed by the wrong function (vfree of a vmap area, ...) */
+    KMERR_REDZONE,       /* bytes past an object were written (red zone, canary) */
+    KMERR_POISON,        /* a free object was written (poison changed: write after free) */
+    KMERR_FREELIST,      /* a free list (slab bitmap, magazine round) was found damaged */
     KMERR_SIZE_MISMATCH, /* a sized free named another size than the object's */
 };
 

@@ -121,8 +121,10 @@ void kmem_hosted_debug_from_env(void)
     if (!v)
         return;
     if (kmem_slab_debug_set(v) != 0) {
-        fprintf(stderr, "kmem: KMEM_DEBUG=%s: expected letters of FZPUT, then ,cache names; "
-                        "ignored\n", v);
+        fprintf(stderr,
+                "kmem: KMEM_DEBUG=%s: expected letters of FZPUT, then ,cache names; "
+                "ignored\n",
+                v);
         return;
     }
     void *frame[2];

@@ -344,6 +344,15 @@ TEST(random_workload_clean)
                 kfree(live[i].p);
         }
     CHECK_EQ(kmem_validate(), 0);
+    /* A debugged kmalloc object comes back poisoned, its first word too
+     * (debugged caches get no free mark). */
+    unsigned char *k = kmalloc(100, GFP_KERNEL);
+    REQUIRE(k);
+    kfree(k);
+    k = kmalloc(100, GFP_KERNEL);
+    CHECK_EQ(k[0], 0x6b);
+    CHECK_EQ(k[7], 0x6b);
+    kfree(k);
     kmem_cache_destroy(c);
     kmem_exit();
     kmem_slab_debug_set(NULL);

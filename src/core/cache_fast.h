@@ -13,9 +13,9 @@
  * object lies in a live slab of this very cache at the start of an object,
  * and is not the object on top of the loaded magazine (an immediate double
  * free) or, for kfree and the malloc's free, not marked as waiting in it (a
- * recent double free; cache_push_marked). They are 16 of the free's 28 instructions (gcc, x86-64),
- * the price of never letting a bad pointer into a magazine, from where the next allocation would
- * hand it out.
+ * recent double free; cache_push_marked). They are most of a free's
+ * instructions, the price of never letting a bad pointer into a magazine,
+ * from where the next allocation would hand it out.
  */
 #ifndef KMEM_CACHE_FAST_H
 #define KMEM_CACHE_FAST_H
@@ -36,12 +36,6 @@
 
 void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp);
 void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const void *caller);
-
-/* Does c construct its objects (so their state outlives a free)? */
-static KMEM_ALWAYS_INLINE bool cache_constructs(const struct kmem_cache *c)
-{
-    return c->c_ctor || c->c_ops.ctor;
-}
 
 /* Pop an object from this CPU's slot at byte offset off, or NULL if its
  * loaded magazine is empty (the sentinel's too). */

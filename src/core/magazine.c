@@ -313,7 +313,7 @@ static struct kmem_magazine *magazine_new(struct kmem_cache *c)
 }
 
 /* Encode or decode a full magazine's rounds in place (magazine.h): one XOR
- * per round, a loop the compiler vectorizes. */
+ * per round, four rounds per vector operation. */
 static void magazine_code(const struct kmem_cache *c, struct kmem_magazine *m, bool encode)
 {
     if (!KMEM_MAGAZINE_ENCODE || m->mag_encoded == encode)

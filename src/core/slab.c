@@ -170,6 +170,13 @@ static unsigned int cache_alignment(unsigned int size, unsigned int align, slab_
     return align < SLAB_MIN_ALIGN ? SLAB_MIN_ALIGN : align;
 }
 
+/* Does the slab header live off the slab (objects of its stride or more)? */
+static bool header_offslab(const struct kmem_cache *c)
+{
+    return c->c_size >=
+           ((c->c_flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2 : SLAB_ONSLAB_LIMIT);
+}
+
 static void cache_init(struct kmem_cache *c, const char *name, unsigned int size,
                        unsigned int align, slab_flags_t flags)
 {
@@ -182,8 +189,7 @@ static void cache_init(struct kmem_cache *c, const char *name, unsigned int size
     c->c_align = cache_alignment(size, align, flags);
     c->c_size = round_up(size, c->c_align);
     c->c_flags = flags;
-    c->c_offslab =
-        c->c_size >= ((flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2 : SLAB_ONSLAB_LIMIT);
+    c->c_offslab = header_offslab(c);
     c->c_secret = secret_next(c);
     c->c_rand = secret_next(&c->c_rand) | 1; /* xorshift's state must not be 0 */
     if (slab_random_all)
@@ -199,12 +205,11 @@ static void cache_init(struct kmem_cache *c, const char *name, unsigned int size
  * stride), once its constructor is known; then whether its header fits. */
 static void cache_debug_setup(struct kmem_cache *c, bool internal)
 {
-    c->c_debug = kmem_debug_flags_for(c->c_name, c->c_flags, internal, c->c_ctor || c->c_ops.ctor);
+    c->c_debug = kmem_debug_flags_for(c->c_name, c->c_flags, internal, cache_constructs(c));
     if (!c->c_debug)
         return;
     kmem_debug_layout(c);
-    c->c_offslab =
-        c->c_size >= ((c->c_flags & SLAB_TIGHT_PACK) ? SLAB_ONSLAB_LIMIT / 2 : SLAB_ONSLAB_LIMIT);
+    c->c_offslab = header_offslab(c);
 }
 
 /* ---- slabs ---------------------------------------------------------------- */
@@ -646,8 +651,10 @@ void kmem_cache_setup_static(struct kmem_cache *c, const char *name, unsigned in
     cache_init(c, name, size, align, flags);
     cache_debug_setup(c, !magazines); /* kmem's own caches are the static ones without */
     cache_geometry(c);
-    c->c_internal = !magazines;  /* the kmalloc caches are the static ones with magazines */
-    c->c_marks_free = magazines; /* and those of the malloc: no one keeps state in them */
+    c->c_internal = !magazines; /* the kmalloc caches are the static ones with magazines */
+    /* kmalloc's and the malloc's: no one keeps state in them. Not when
+     * debugged: their frees never reach a magazine, and poison stays as is. */
+    c->c_marks_free = magazines && !c->c_debug;
     kmem_magazine_cache_init(c, magazines);
     cache_register(c);
 }

@@ -120,6 +120,12 @@ struct slab *kmem_slab_of_object(struct kmem_cache *c, const void *obj, const vo
 void kmem_kfree_named(const void *p, const char *fn, const void *caller);
 size_t kmem_ksize_named(const void *p, const char *fn, const void *caller);
 
+/* Does c construct its objects (so their state outlives a free)? */
+static KMEM_ALWAYS_INLINE bool cache_constructs(const struct kmem_cache *c)
+{
+    return c->c_ctor || c->c_ops.ctor;
+}
+
 /* The slab that holds obj, or NULL if obj is in no live slab. */
 static inline struct slab *kmem_obj_slab(const void *obj)
 {

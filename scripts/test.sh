@@ -1,7 +1,10 @@
 #!/bin/bash
 # scripts/test.sh - build kmem and run the whole test suite, six ways:
 #   release   gcc, RelWithDebInfo, -Werror: every test
-#   clang     clang, RelWithDebInfo, -Werror: every test
+#   clang     clang, RelWithDebInfo, -Werror: every test but the real
+#             programs (label realprog: python's regression tests and
+#             realprog.sh, which release runs; they test the malloc's
+#             behaviour, not the compiler's code)
 #   asan      gcc with AddressSanitizer + UndefinedBehaviorSanitizer: every test
 #   tsan      gcc with ThreadSanitizer: every test
 #   valgrind  gcc with memcheck's client requests (-DKMEM_VALGRIND=ON): the
@@ -42,7 +45,10 @@ for config in $configs; do
     clang) cc=clang ;;
     asan) opts+=(-DKMEM_ASAN=ON) ;;
     tsan) opts+=(-DKMEM_TSAN=ON) ;;
-    valgrind) opts+=(-DKMEM_VALGRIND=ON) ;;
+    valgrind)
+      opts+=(-DKMEM_VALGRIND=ON)
+      targets=(--target memcheck_demo) # what ctest -L memcheck runs
+      ;;
     fuzz)
       cc=clang
       opts+=(-DKMEM_FUZZ=ON)
@@ -67,6 +73,7 @@ for config in $configs; do
   echo "== $config: testing"
   select=()
   [ "$config" = valgrind ] && select=(-L memcheck) # the rest ran natively in release
+  [ "$config" = clang ] && select=(-LE realprog)   # release ran them
   ctest_jobs=$jobs
   if [ "$config" = fuzz ]; then
     select=(-L fuzz) # the rest ran in clang

@@ -88,6 +88,30 @@ TEST(mark_wiped_on_reuse)
     kmem_exit();
 }
 
+/* A live object whose first word happens to be the mark's value is freed
+ * like any other: its free looks through the magazines, finds it in none,
+ * and pushes it. Its neighbours' frees are not disturbed. */
+TEST(mark_value_in_live_object)
+{
+    up();
+    void *held[8];
+    for (int i = 0; i < 8; i++)
+        REQUIRE((held[i] = kmalloc(48, GFP_KERNEL)) != NULL);
+    struct kmem_cache *c48 = (struct kmem_cache *)pf_virt_to_page(held[0])->pg_owner_p1;
+    for (int i = 0; i < 1000; i++) {
+        uintptr_t *p = kmalloc(48, GFP_KERNEL);
+        REQUIRE(p);
+        p[0] = KMEM_FREE_MARK_WORD;
+        kfree(p);
+        if (i % 100 == 0)
+            CHECK_EQ(kmem_cache_check(c48), 0);
+    }
+    for (int i = 0; i < 8; i++)
+        kfree(held[i]);
+    CHECK_EQ(kmem_validate(), 0);
+    kmem_exit();
+}
+
 static void recent_double_kfree(void)
 {
     up();
@@ -203,6 +227,7 @@ int main(void)
 {
     RUN(rounds_encoded);
     RUN(mark_wiped_on_reuse);
+    RUN(mark_value_in_live_object);
     RUN(hardening_deaths);
     RUN(random_order);
     return harness_report();

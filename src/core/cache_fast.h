@@ -33,6 +33,16 @@
 #ifndef KMEM_FREE_MARK
 #define KMEM_FREE_MARK 1
 #endif
+/* The mark: a constant that fits an instruction's 32-bit immediate (x86_64
+ * sign-extends it), so that the free writes it with one store and tests it
+ * with one compare, with no key to load or combine. It says nothing about
+ * the heap: a freed object does not give away its own address or a secret,
+ * as glibc's tcache key (random, for the same reason) gives away nothing.
+ * It need not be secret: forging it on a live object sends that object's
+ * free to the slow path, which finds it in no magazine and frees it; wiping
+ * it takes no secret either. A live object whose first word is this value by
+ * chance costs its free a look through two magazines, nothing more. */
+#define KMEM_FREE_MARK_WORD ((uintptr_t)(intptr_t)(int32_t)0xd3a85f6cU)
 
 void *kmem_cache_alloc_slow(struct kmem_cache *c, gfp_t gfp);
 void kmem_cache_free_slow(struct kmem_cache *c, void *obj, const void *caller);
@@ -117,14 +127,13 @@ static KMEM_ALWAYS_INLINE bool cache_push(const struct kmem_cache *c, void *obj)
 }
 
 /* Push obj, an object of a cache without a constructor (kmalloc's and the
- * malloc's), marking it free: its first word becomes obj XOR the slot's key
- * (a secret, so no program stores it by chance). A
- * free of an object whose first word already is that mark (it waits in the
- * loaded magazine: a recent double free, however deep) goes to the slow
- * path, which looks for it in the magazine; the mark costs one store and
- * replaces the top-of-magazine test. A constructed object's state must not
- * be touched, so kmem_cache_free keeps that test. Under a sanitizer the
- * object is not read (it may be poisoned), and the top test is kept. */
+ * malloc's), marking it free: its first word becomes KMEM_FREE_MARK_WORD. A
+ * free of an object whose first word already is the mark (it waits in the
+ * loaded or previous magazine: a recent double free, however deep) goes to
+ * the slow path, which looks for it there; the mark costs a store here and
+ * one in cache_pop_unmark, and its test replaces the top-of-magazine one. A constructed object's
+ * state must not be touched, so kmem_cache_free keeps that test. Under a sanitizer the object is
+ * not read (it may be poisoned), and the top test is kept. */
 static KMEM_ALWAYS_INLINE bool cache_push_marked(const struct kmem_cache *c, void *obj)
 {
 #if KMEM_SAN_ACTIVE || !KMEM_FREE_MARK
@@ -132,9 +141,8 @@ static KMEM_ALWAYS_INLINE bool cache_push_marked(const struct kmem_cache *c, voi
 #else
     __auto_type cc = kmem_this_cpu_slot(c->c_cpu_off);
     void **top = cc->cc_top;
-    void *mark = mag_code(cc->cc_key, obj);
-    if (likely(top != cc->cc_end && *(void **)obj != mark)) {
-        *(void **)obj = mark;
+    if (likely(top != cc->cc_end && *(uintptr_t *)obj != KMEM_FREE_MARK_WORD)) {
+        *(uintptr_t *)obj = KMEM_FREE_MARK_WORD;
         top[1] = obj;
         cc->cc_top = top + 1;
         return true;

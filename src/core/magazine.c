@@ -212,10 +212,9 @@ static uintptr_t mag_key(const struct kmem_cache *c, const struct kmem_magazine 
 }
 
 /* Install loaded and prev (both synced) and the fast paths' view of loaded. */
-static void slot_load(const struct kmem_cache *c, struct kmem_cpu_cache *cc,
-                      struct kmem_magazine *loaded, struct kmem_magazine *prev)
+static void slot_load(struct kmem_cpu_cache *cc, struct kmem_magazine *loaded,
+                      struct kmem_magazine *prev)
 {
-    cc->cc_key = mag_key(c, loaded);
     cc->cc_loaded = loaded;
     cc->cc_prev = prev;
     cc->cc_top = &loaded->mag_round[loaded->mag_rounds];
@@ -224,7 +223,7 @@ static void slot_load(const struct kmem_cache *c, struct kmem_cpu_cache *cc,
 
 static void slot_reset(struct kmem_cpu_cache *cc)
 {
-    slot_load(NULL, cc, EMPTY_MAGAZINE, EMPTY_MAGAZINE);
+    slot_load(cc, EMPTY_MAGAZINE, EMPTY_MAGAZINE);
 }
 
 void kmem_cpu_slots_reset(struct kmem_cpu *cpu)
@@ -670,7 +669,7 @@ static void *slot_alloc(struct kmem_cache *c, struct kmem_cpu_cache *cc, gfp_t g
             if (!loaded)
                 loaded = magazine_new(c);
             if (!loaded) {
-                slot_load(c, cc, EMPTY_MAGAZINE, prev);
+                slot_load(cc, EMPTY_MAGAZINE, prev);
                 return NULL;
             }
             loaded->mag_rounds =
@@ -682,7 +681,7 @@ static void *slot_alloc(struct kmem_cache *c, struct kmem_cpu_cache *cc, gfp_t g
     void *obj = NULL;
     if (loaded->mag_rounds)
         obj = loaded->mag_round[loaded->mag_rounds--];
-    slot_load(c, cc, loaded, prev);
+    slot_load(cc, loaded, prev);
     return obj;
 }
 
@@ -738,23 +737,23 @@ static bool slot_free(struct kmem_cache *c, struct kmem_cpu_cache *cc, void *obj
         prev = loaded;
         loaded = empty ? empty : magazine_new(c);
         if (!loaded) {
-            slot_load(c, cc, EMPTY_MAGAZINE, prev);
+            slot_load(cc, EMPTY_MAGAZINE, prev);
             return false;
         }
     }
     loaded->mag_round[++loaded->mag_rounds] = obj;
     if (marks_free(c))
-        *(void **)obj = mag_code(mag_key(c, loaded), obj);
-    slot_load(c, cc, loaded, prev);
+        *(uintptr_t *)obj = KMEM_FREE_MARK_WORD;
+    slot_load(cc, loaded, prev);
     return true;
 }
 
-/* obj is being freed: if it bears m's free mark, it may wait in m already
- * (or it was allocated again and its first word not written since): look. */
+/* obj is being freed: if it bears the free mark, it may wait in m already
+ * (or its user stored the mark's value by chance): look. */
 static void magazine_find_marked(const struct kmem_cache *c, const struct kmem_magazine *m,
                                  void *obj, const void *caller)
 {
-    if (m == EMPTY_MAGAZINE || *(void **)obj != mag_code(mag_key(c, m), obj))
+    if (m == EMPTY_MAGAZINE || *(uintptr_t *)obj != KMEM_FREE_MARK_WORD)
         return;
     for (unsigned int r = 1; r <= m->mag_rounds; r++)
         if (m->mag_round[r] == obj)

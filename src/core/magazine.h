@@ -39,8 +39,7 @@ struct kmem_magazine {
  * paths pop and push without paying for a key on the allocation's chain of
  * dependent loads (that cost 10-25% of a pair's time); the free path checks
  * every pointer before it pushes it, and the rounds are checked again when a
- * magazine goes back to the slabs. The slot's key (cc_key) makes the free
- * marks of kfree and free (cache_fast.h). KMEM_MAGAZINE_ENCODE=0 (CMake
+ * magazine goes back to the slabs. KMEM_MAGAZINE_ENCODE=0 (CMake
  * KMEM_HARDENED=OFF) stores plain pointers in the depot too, only to measure
  * what encoding costs. */
 #ifndef KMEM_MAGAZINE_ENCODE
@@ -59,9 +58,8 @@ static KMEM_ALWAYS_INLINE void *mag_code(uintptr_t key, void *v)
  * sentinel of capacity 0 until the CPU gets real magazines, so the fast
  * paths never test for NULL. */
 struct kmem_cpu_cache {
-    void **cc_top;    /* &cc_loaded->mag_round[rounds] */
-    void **cc_end;    /* &cc_loaded->mag_round[mag_capacity] */
-    uintptr_t cc_key; /* cc_loaded's key (0 for the sentinel): free marks */
+    void **cc_top; /* &cc_loaded->mag_round[rounds] */
+    void **cc_end; /* &cc_loaded->mag_round[mag_capacity] */
     struct kmem_magazine *cc_loaded;
     struct kmem_magazine *cc_prev;
 };
@@ -75,7 +73,7 @@ extern KMEM_HIDDEN union kmem_magazine_sentinel {
 #define KMEM_EMPTY_ROUND0   (&kmem_empty_magazine.m.mag_round[0])
 #define KMEM_CPU_CACHE_INIT                                                                        \
     {                                                                                              \
-        KMEM_EMPTY_ROUND0, KMEM_EMPTY_ROUND0, 0, KMEM_EMPTY_MAGAZINE, KMEM_EMPTY_MAGAZINE          \
+        KMEM_EMPTY_ROUND0, KMEM_EMPTY_ROUND0, KMEM_EMPTY_MAGAZINE, KMEM_EMPTY_MAGAZINE             \
     }
 
 /* A cache's depot of full and empty magazines, and the magazine size it

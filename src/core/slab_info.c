@@ -215,7 +215,7 @@ static void check_self_slot(struct kmem_cache *c, int *bad)
     const struct kmem_cpu_cache *sentinel = &kmem_this_cpu()->cpu_slots[0];
     if (sentinel->cc_loaded != KMEM_EMPTY_MAGAZINE || sentinel->cc_prev != KMEM_EMPTY_MAGAZINE ||
         sentinel->cc_top != KMEM_EMPTY_MAGAZINE->mag_round ||
-        sentinel->cc_end != sentinel->cc_top || sentinel->cc_key || *KMEM_EMPTY_ROUND0 ||
+        sentinel->cc_end != sentinel->cc_top || *KMEM_EMPTY_ROUND0 ||
         kmem_empty_magazine.m.mag_capacity)
         VIOLATION(bad, "this CPU's sentinel slot is not on the empty sentinel magazine");
     const struct kmem_cpu_cache *cc = kmem_magazine_slot_self(c);
@@ -228,9 +228,6 @@ static void check_self_slot(struct kmem_cache *c, int *bad)
                   c->c_name, (const void *)loaded);
         return;
     }
-    if (cc->cc_key != (loaded == KMEM_EMPTY_MAGAZINE ? 0 : c->c_secret ^ (uintptr_t)loaded))
-        VIOLATION(bad, "cache %s: this CPU's slot holds another key than its loaded magazine's",
-                  c->c_name);
     if (loaded->mag_round[0] || prev->mag_round[0])
         VIOLATION(bad, "cache %s: a magazine of this CPU lost its NULL round 0", c->c_name);
     if (loaded->mag_encoded || prev->mag_encoded)

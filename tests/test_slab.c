@@ -1196,6 +1196,78 @@ static void check_consistent(struct kmem_cache *c, unsigned long live)
     check_slabinfo_matches(c);
 }
 
+/* kmem_cache_walk and kmem_slab_walk: every cache once, every slab once,
+ * full before partial before empty, and free maps that match inuse. */
+struct walk_seen {
+    struct kmem_cache *want;
+    unsigned long caches, found;
+    unsigned long slabs, inuse, full_before_partial_violations;
+    unsigned int last_state; /* 0 full, 1 partial, 2 empty */
+};
+
+static bool walk_slab(void *arg, const struct kmem_slab_view *v)
+{
+    struct walk_seen *w = arg;
+    unsigned int free = 0, bits = 8 * sizeof(long);
+    for (unsigned int i = 0; i < v->objects; i++)
+        free += (v->free_map[i / bits] >> (i % bits)) & 1;
+    CHECK_EQ(free, v->objects - v->inuse);
+    unsigned int state = v->inuse == v->objects ? 0 : v->inuse ? 1 : 2;
+    if (state < w->last_state)
+        w->full_before_partial_violations++;
+    w->last_state = state;
+    CHECK((const char *)v->objects_addr >= (const char *)v->addr);
+    w->slabs++;
+    w->inuse += v->inuse;
+    return true;
+}
+
+static bool walk_cache(void *arg, struct kmem_cache *c)
+{
+    struct walk_seen *w = arg;
+    w->caches++;
+    if (c == w->want) {
+        w->found++;
+        kmem_slab_walk(c, walk_slab, w);
+    }
+    return true;
+}
+
+static bool walk_stop(void *arg, struct kmem_cache *c)
+{
+    (void)c;
+    return ++*(unsigned long *)arg < 2;
+}
+
+TEST(slab_walks)
+{
+    REQUIRE(kmem_init(NULL) == 0);
+    struct kmem_cache *c = kmem_cache_create("walked", 200, 0, 0, NULL);
+    REQUIRE(c != NULL);
+    unsigned long objs = info_of(c).objs_per_slab, n = 3 * objs + objs / 2;
+    void **a = calloc(n, sizeof *a);
+    REQUIRE(a != NULL);
+    for (unsigned long i = 0; i < n; i++)
+        REQUIRE((a[i] = slab_alloc(c)) != NULL);
+    for (unsigned long i = 0; i < objs; i++) /* the first slab goes empty */
+        slab_free(c, a[i]);
+    struct walk_seen w = {.want = c};
+    unsigned long visited = kmem_cache_walk(walk_cache, &w);
+    CHECK_EQ(visited, w.caches);
+    CHECK(w.caches > 1); /* kmem's own caches too */
+    CHECK_EQ(w.found, 1);
+    CHECK_EQ(w.slabs, info_of(c).slabs);
+    CHECK_EQ(w.inuse, n - objs);
+    CHECK_EQ(w.full_before_partial_violations, 0);
+    unsigned long stops = 0;
+    CHECK_EQ(kmem_cache_walk(walk_stop, &stops), 2);
+    for (unsigned long i = objs; i < n; i++)
+        slab_free(c, a[i]);
+    free(a);
+    kmem_cache_destroy(c);
+    kmem_exit();
+}
+
 TEST(slab_states)
 {
     REQUIRE(kmem_init(NULL) == 0);
@@ -2002,6 +2074,7 @@ int main(void)
     RUN_CLEAN(slab_no_writes_to_free_objects);
     RUN_CLEAN(slab_ops_ctor_dtor_priv);
     RUN_CLEAN(slab_states);
+    RUN_CLEAN(slab_walks);
     RUN_CLEAN(slab_alloc_order);
     RUN_CLEAN(slab_keep_empty);
     RUN_CLEAN(slab_shrink_destroy_give_back);

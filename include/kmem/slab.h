@@ -104,6 +104,33 @@ struct kmem_cache_info {
 };
 KMEM_API void kmem_cache_info(struct kmem_cache *cache, struct kmem_cache_info *info);
 
+/* Call fn for every cache, kmem's own included, with the list of caches
+ * locked: fn may call kmem_cache_info and kmem_slab_walk on the cache it is
+ * given, but must not create or destroy caches, nor allocate from them.
+ * Stops early when fn returns false. Returns the number of caches visited
+ * (0 before kmem_init). */
+typedef bool (*kmem_cache_fn)(void *arg, struct kmem_cache *cache);
+KMEM_API unsigned long kmem_cache_walk(kmem_cache_fn fn, void *arg);
+
+/* One slab of a cache, as kmem_slab_walk reports it (the picture of
+ * Figure 9.27: which objects of the slab are handed out). */
+struct kmem_slab_view {
+    const void *addr;              /* the slab's block: its first page */
+    const void *objects_addr;      /* its first object (after the colour offset) */
+    unsigned int objects;          /* objects in the slab */
+    unsigned int inuse;            /* handed out by the slab layer: to users or
+                                      to magazines (0: empty, objects: full) */
+    unsigned int pages;            /* pages of the block */
+    const unsigned long *free_map; /* bit i set: object i is free (words of
+                                      8 * sizeof(long) bits); valid during the call */
+};
+
+/* Call fn for every slab of cache, full ones first, then partial, then
+ * empty, with the cache locked (fn must not call kmem). Stops early when fn
+ * returns false. Returns the number of slabs visited. */
+typedef bool (*kmem_slab_fn)(void *arg, const struct kmem_slab_view *slab);
+KMEM_API unsigned long kmem_slab_walk(struct kmem_cache *cache, kmem_slab_fn fn, void *arg);
+
 /* Verify every invariant of the cache (S1-S4 in src/core/slab.c); each
  * violation is one "kmem: check: ..." line. Returns their number. */
 KMEM_API int kmem_cache_check(struct kmem_cache *cache);

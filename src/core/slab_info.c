@@ -41,6 +41,62 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
     kmem_mutex_unlock(&c->c_depot.d_lock);
 }
 
+struct cache_walk {
+    kmem_cache_fn fn;
+    void *arg;
+    unsigned long n;
+    bool stopped;
+};
+
+static void cache_walk_one(struct kmem_cache *c, void *arg)
+{
+    struct cache_walk *w = arg;
+    if (w->stopped)
+        return;
+    w->n++;
+    w->stopped = !w->fn(w->arg, c);
+}
+
+unsigned long kmem_cache_walk(kmem_cache_fn fn, void *arg)
+{
+    struct cache_walk w = {fn, arg, 0, false};
+    if (kmem_is_up())
+        kmem_slab_for_each_cache(cache_walk_one, &w);
+    return w.n;
+}
+
+/* The slabs of one list; false if fn asked to stop. */
+static bool slab_walk_list(const struct kmem_cache *c, const struct list_head *list,
+                           kmem_slab_fn fn, void *arg, unsigned long *n)
+{
+    const struct list_head *pos;
+    list_for_each (pos, list) {
+        const struct slab *slab = list_entry(pos, struct slab, sl_link);
+        struct kmem_slab_view view = {
+            .addr = pf_page_address(slab->sl_page),
+            .objects_addr = slab->sl_objs,
+            .objects = c->c_objs_per_slab,
+            .inuse = slab->sl_inuse,
+            .pages = 1u << c->c_order,
+            .free_map = slab->sl_free_map,
+        };
+        ++*n;
+        if (!fn(arg, &view))
+            return false;
+    }
+    return true;
+}
+
+unsigned long kmem_slab_walk(struct kmem_cache *c, kmem_slab_fn fn, void *arg)
+{
+    unsigned long n = 0;
+    kmem_mutex_lock(&c->c_lock);
+    if (slab_walk_list(c, &c->c_full, fn, arg, &n) && slab_walk_list(c, &c->c_partial, fn, arg, &n))
+        slab_walk_list(c, &c->c_empty, fn, arg, &n);
+    kmem_mutex_unlock(&c->c_lock);
+    return n;
+}
+
 struct text {
     char *buf;
     size_t len;

@@ -101,6 +101,8 @@ struct kmem_cache_info {
     unsigned long magazine_resizes; /* times the magazine size grew */
     unsigned long depot_trimmed;    /* full magazines the depot gave back beyond its working
                                        set (SLAB_TIGHT_PACK caches) */
+    bool internal;                  /* kmem's own (cache descriptors, slab headers,
+                                       magazines): kfree refuses its objects */
 };
 KMEM_API void kmem_cache_info(struct kmem_cache *cache, struct kmem_cache_info *info);
 

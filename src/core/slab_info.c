@@ -25,6 +25,7 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
     info->waste_per_slab = c->c_waste;
     info->colours = c->c_colours;
     info->offslab = c->c_offslab;
+    info->internal = c->c_internal;
     info->active_objs = c->c_inuse;
     info->total_objs = c->c_nr_slabs * c->c_objs_per_slab;
     info->slabs = c->c_nr_slabs;

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* json.c - placeholder: being written (JSON output of kmem replay). */
+#include "tool.h"

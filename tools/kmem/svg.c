@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* svg.c - placeholder: being written (svg.h). */
+#include "svg.h"

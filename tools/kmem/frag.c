@@ -39,15 +39,15 @@ void frag_zone_compute(const struct kmem_zone_info *zone, struct frag_zone *out)
     }
 }
 
-double frag_internal(const struct kmem_cache_info *info, unsigned long long requested_bytes)
+double frag_internal(const struct kmem_cache_info *info, unsigned long long requested_bytes,
+                     bool known)
 {
     unsigned long long slab_bytes =
         (unsigned long long)info->slabs * info->pages_per_slab * PAGE_SIZE;
     if (!slab_bytes)
         return 0.0;
-    unsigned long long used = requested_bytes
-                                  ? requested_bytes
-                                  : (unsigned long long)info->object_size * info->active_objs;
+    unsigned long long used =
+        known ? requested_bytes : (unsigned long long)info->object_size * info->active_objs;
     if (used > slab_bytes)
         used = slab_bytes;
     return 1.0 - (double)used / (double)slab_bytes;

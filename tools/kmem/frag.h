@@ -24,15 +24,19 @@ struct frag_zone {
     unsigned long free_pages;        /* on the buddy free lists */
     unsigned long free_blocks;       /* free blocks of every order */
     double unusable[NR_PAGE_ORDERS]; /* 0..1 */
-    double extfrag[NR_PAGE_ORDERS];  /* 0..1, or -1: a block of this order is free */
+    double extfrag[NR_PAGE_ORDERS];  /* below 1 (negative when less is free than the order needs,
+                                        as Linux), or -1: a block of this order is free */
 };
 
 void frag_zone_compute(const struct kmem_zone_info *zone, struct frag_zone *out);
 
 /* Internal fragmentation of a cache: 1 - requested / (slab bytes of its
- * slabs), or if requested is unknown (0), 1 - object_size * active / slab
- * bytes (only the rounding to the cache's object size and the slab's
- * leftover count). 0 when the cache holds no slab. */
-double frag_internal(const struct kmem_cache_info *info, unsigned long long requested_bytes);
+ * slabs) when the bytes requested are known (known: even 0, when nothing is
+ * live: every slab byte is then wasted); otherwise 1 - object_size * active
+ * / slab bytes, which counts objects parked in magazines as used and so
+ * shows only the rounding to the object size and the slab's leftover. 0
+ * when the cache holds no slab. */
+double frag_internal(const struct kmem_cache_info *info, unsigned long long requested_bytes,
+                     bool known);
 
 #endif /* KMEM_TOOL_FRAG_H */

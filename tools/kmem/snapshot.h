@@ -31,7 +31,8 @@ struct snap_cache {
      * live objects and the bytes they asked for; 0 and 0 if unknown. */
     unsigned long live_objects;
     unsigned long long requested_bytes;
-    bool internal; /* kmem's own cache (kmem_slab, magazines...) */
+    bool usage_known; /* the two above were filled in (even if 0) */
+    bool internal;    /* kmem's own cache (kmem_slab, magazines...) */
 };
 
 struct snap_zone {

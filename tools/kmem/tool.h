@@ -6,7 +6,7 @@
  *
  * Files: kmem.c (dispatch), util.c (this header), snapshot.c (what the
  * allocator looks like now), frag.c (fragmentation measures), trace.c (the
- * trace format), replay.c (kmem replay), svg.c and html.c (pictures, kmem
+ * trace format), replay.c and json.c (kmem replay), svg.c and html.c (pictures, kmem
  * draw), demo.c (kmem demo), stat.c (kmem stat).
  */
 #ifndef KMEM_TOOL_H
@@ -31,6 +31,10 @@ bool tool_parse_size(const char *text, size_t *out);
 void tool_print_size(FILE *f, unsigned long long bytes);
 /* The same into buf. */
 const char *tool_size_str(char *buf, size_t len, unsigned long long bytes);
+
+/* A zone's name as it appears in file names: lower case, letters, digits,
+ * '-' and '_' only ("DMA" -> "dma"). */
+void tool_zone_file_name(char *buf, size_t len, const char *name);
 
 /* Is f a terminal (for progress bars and colours)? */
 bool tool_isatty(FILE *f);

@@ -30,8 +30,11 @@ enum trace_op {
     TR_MEMALIGN,      /* memalign ID ALIGN SIZE (a) */
     TR_MARK,          /* mark LABEL...: a snapshot point */
 };
+#define TR_NR_OPS (TR_MARK + 1)
 
-enum { TRACE_TOKEN_MAX = 48 };
+/* Tokens (IDs, cache names, labels) are at most TRACE_TOKEN_MAX - 1
+ * characters; cache names at most TRACE_NAME_MAX - 1, kmem's own limit. */
+enum { TRACE_TOKEN_MAX = 48, TRACE_NAME_MAX = 32, TRACE_VERSION = 1 };
 
 struct trace_rec {
     enum trace_op op;
@@ -47,18 +50,25 @@ struct trace_rec {
  * '12x' is not a number"). */
 bool trace_parse_line(const char *line, struct trace_rec *rec, char *err, size_t len);
 
-/* Read lines from f one by one; the line number of the last line read. */
+/* Read lines from f one by one; the line number of the last line read.
+ * Set f (the rest zeroed) and call trace_next; trace_reader_close frees buf
+ * (it does not close f). offset counts the bytes read, for progress bars. */
 struct trace_reader {
     FILE *f;
     unsigned long line_no;
     char *buf;
     size_t cap;
+    unsigned long long offset; /* bytes read so far */
 };
 /* 1: *rec holds the next operation (never TR_NONE); 0: end of file;
  * -1: a bad line (err says why, r->line_no is its number). */
 int trace_next(struct trace_reader *r, struct trace_rec *rec, char *err, size_t len);
 void trace_reader_close(struct trace_reader *r);
 
+/* The operation's long name ("kmalloc"; "" for TR_NONE). */
 const char *trace_op_name(enum trace_op op);
+
+/* Is id the NULL pointer ("-")? */
+bool trace_id_is_null(const char *id);
 
 #endif /* KMEM_TOOL_TRACE_H */

@@ -64,6 +64,20 @@ void tool_print_size(FILE *f, unsigned long long bytes)
     fputs(tool_size_str(buf, sizeof buf, bytes), f);
 }
 
+void tool_zone_file_name(char *buf, size_t len, const char *name)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < len; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        buf[i] = ok ? c : '_';
+    }
+    if (len)
+        buf[i] = '\0';
+}
+
 bool tool_isatty(FILE *f)
 {
     return isatty(fileno(f)) == 1;

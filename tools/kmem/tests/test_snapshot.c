@@ -74,7 +74,7 @@ static void cache_states(void)
         EXPECT(used == sc->info.active_objs);
         EXPECT(sc->nslabs == sc->info.slabs);
         EXPECT(!sc->internal);
-        double internal = frag_internal(&sc->info, 32 * 1000ULL);
+        double internal = frag_internal(&sc->info, 32 * 1000ULL, true);
         double slab_bytes = (double)sc->info.slabs * sc->info.pages_per_slab * PAGE_SIZE;
         EXPECT(near(internal, 1.0 - 32000.0 / slab_bytes));
     }

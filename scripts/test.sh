@@ -4,9 +4,11 @@
 #   clang     clang, RelWithDebInfo, -Werror: every test but the real
 #             programs (label realprog: python's regression tests and
 #             realprog.sh, which release runs; they test the malloc's
-#             behaviour, not the compiler's code)
-#   asan      gcc with AddressSanitizer + UndefinedBehaviorSanitizer: every test
-#   tsan      gcc with ThreadSanitizer: every test
+#             behaviour, not the compiler's code) and the browser's (label
+#             browser: headless Chromium renders the kmem command's report)
+#   asan      gcc with AddressSanitizer + UndefinedBehaviorSanitizer: every
+#             test but the browser's
+#   tsan      gcc with ThreadSanitizer: every test but the browser's
 #   valgrind  gcc with memcheck's client requests (-DKMEM_VALGRIND=ON): the
 #             memcheck tests (tests/valgrind) under valgrind
 #   fuzz      clang with the libFuzzer targets (-DKMEM_FUZZ=ON, tests/fuzz):
@@ -16,7 +18,8 @@
 # Missing Debian packages are installed with apt-get (scripts/deps.sh): the
 # build's (pkg-config, clang, and libFuzzer's runtime for fuzz) and the
 # programs that tests/malloc runs under the preloaded malloc (realprog.sh,
-# pyregrtest.sh). When that fails the suite goes on: a test whose program is
+# pyregrtest.sh), and chromium for the kmem command's report test. When that
+# fails the suite goes on: a test whose program is
 # missing says "skipped".
 # Usage: scripts/test.sh [config...]   (default: all six)
 # The last line is the total: "N passed, M failed".
@@ -31,6 +34,8 @@ scripts/deps.sh pkg-config clang g++ valgrind ||
 scripts/deps.sh python3 sqlite3 perl git jq gawk lua5.4 redis-server redis-tools gcc \
   libpython3.11-testsuite ||
   echo "test: could not install the real-program tests' packages; continuing" >&2
+scripts/deps.sh chromium || # the report test says "skipped" without it
+  echo "test: could not install chromium; continuing" >&2
 
 passed=0
 failed=0
@@ -73,7 +78,10 @@ for config in $configs; do
   echo "== $config: testing"
   select=()
   [ "$config" = valgrind ] && select=(-L memcheck) # the rest ran natively in release
-  [ "$config" = clang ] && select=(-LE realprog)   # release ran them
+  case $config in # release ran these
+    clang) select=(-LE 'realprog|browser') ;;
+    asan | tsan) select=(-LE browser) ;;
+  esac
   ctest_jobs=$jobs
   if [ "$config" = fuzz ]; then
     select=(-L fuzz) # the rest ran in clang

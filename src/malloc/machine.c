@@ -31,16 +31,37 @@
  *
  * KMEM_MALLOC_HARDENED=1 (read once, here, when the machine starts, before
  * the classes are made, which it changes) turns on the hardened mode
- * (hardened.c).
+ * (hardened.c). KMEM_TRACE=FILE, read at the same point, turns on the
+ * recorder (trace_record.c), which also changes the classes.
  *
- * Lock order: grow_lock -> huge-area lock -> kmem's locks (src/core/fork.c).
- * The hardened mode's lock is a leaf (nothing is called under it); fork
- * takes it first.
+ * Looking inside (KMEM_STATS, a comma-separated list; KMEM_STATS_FILE):
+ *   exit    when the process exits (our destructor, after the program's
+ *           own), the report: the machine's summary line, resident memory
+ *           by holder, buddyinfo and slabinfo.
+ *   signal  the same report each time the process gets SIGUSR2. The handler
+ *           takes no lock (it may have interrupted an allocation holding
+ *           kmem's): it writes a byte to a pipe, and a thread of ours,
+ *           started once the machine is up (outside every allocator lock,
+ *           all signals blocked), reads it and writes the report. The
+ *           handler is installed only if SIGUSR2's action was the default
+ *           one at that point; a handler the program sets later replaces
+ *           ours (SIGUSR2 is the program's to take), and a program that had
+ *           set its own, or inherited SIG_IGN, keeps it. A child of fork
+ *           has no such thread and ignores the signal (the handler checks
+ *           the pid); a program it execs starts afresh.
+ * The report goes to KMEM_STATS_FILE, appended (one process after another:
+ * each report starts with its pid), if that is set, else to stderr.
+ *
+ * Lock order: the recorder's lock -> grow_lock -> huge-area lock -> kmem's
+ * locks (src/core/fork.c). The hardened mode's lock is a leaf (nothing is
+ * called under it); fork takes it after the recorder's, before the rest.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +78,7 @@
 #include "../internal/lock.h"
 #include "hosted_knobs.h"
 #include "malloc_internal.h"
+#include "trace_record.h"
 
 #define MiB              ((size_t)1 << 20)
 #define GiB              ((size_t)1 << 30)
@@ -158,6 +180,7 @@ static void fork_prepare(void)
 {
     if (_IO_list_lock)
         _IO_list_lock();
+    kmem_malloc_trace_fork_prepare();
     kmem_hardened_fork_lock(true);
     kmem_mutex_lock(&m.grow_lock);
     kmem_malloc_huge_fork_lock(true);
@@ -170,6 +193,7 @@ static void fork_parent(void)
     kmem_malloc_huge_fork_lock(false);
     kmem_mutex_unlock(&m.grow_lock);
     kmem_hardened_fork_lock(false);
+    kmem_malloc_trace_fork_parent();
     if (_IO_list_unlock)
         _IO_list_unlock();
 }
@@ -180,6 +204,7 @@ static void fork_child(void)
     kmem_malloc_huge_fork_lock(false);
     kmem_mutex_unlock(&m.grow_lock);
     kmem_hardened_fork_lock(false);
+    kmem_malloc_trace_fork_child();
     /* glibc resets the lock in a child of a multi-threaded parent and not
      * otherwise; a reset is right in both cases (one thread, no holder). */
     if (_IO_list_resetlock)
@@ -250,31 +275,32 @@ static bool boot(void)
     m.sections = 1;
     kmem_set_grow_handler(grow);
     kmem_set_discard_handler(discard);
-    kmem_malloc_classes_init();
+    kmem_malloc_classes_init(kmem_malloc_trace_init());
     return !kmem_malloc_hardened || kmem_hardened_init();
 }
 
-/* KMEM_STATS=exit: the process's buddyinfo, slabinfo and machine summary on
- * stderr when it exits (a destructor runs after the program's own), so users
- * can look inside their own program. The text goes to memory mapped for it:
- * the malloc itself may be half torn down by then. A program that closes
- * stderr at exit (coreutils do) prints nothing. */
-static bool stats_at_exit;
+/* ---- looking inside: KMEM_STATS ------------------------------------------------------ */
 
-static void stats_write(size_t (*text)(char *, size_t))
+/* The report is made in memory mapped for it, never the malloc's (at exit
+ * the malloc may be half torn down, and on a signal the heap is the
+ * program's, busy), and written with one write(2), so that reports of
+ * processes sharing KMEM_STATS_FILE (O_APPEND) do not mix. A program that
+ * closes stderr at exit (coreutils do) prints nothing there;
+ * KMEM_STATS_FILE still gets it. */
+static bool stats_at_exit;
+static char stats_file[4096]; /* KMEM_STATS_FILE, or "" */
+
+static void write_all(int fd, const char *p, size_t n)
 {
-    size_t len = text(NULL, 0) + 1;
-    char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (buf == MAP_FAILED)
-        return;
-    size_t n = text(buf, len);
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(2, buf + off, n - off);
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
-            break;
-        off += (size_t)w;
+            return;
+        p += w;
+        n -= (size_t)w;
     }
-    munmap(buf, len);
 }
 
 /* Resident memory of the machine by what holds it (mincore on each block). */
@@ -307,31 +333,129 @@ static bool resident_of_block(void *arg, const struct kmem_block *b)
     return true;
 }
 
-__attribute__((destructor)) static void stats_exit(void)
+/* The report's text into buf (len bytes); the length it needs. */
+static size_t stats_text(char *buf, size_t len, const struct kmem_malloc_info *info,
+                         const struct resident *r)
+{
+    size_t n = kmem_text_append(
+        buf, len, 0,
+        "kmem-malloc: pid %d: memory %zu KiB in %lu sections, free %zu KiB (%zu KiB discarded), "
+        "huge %zu KiB in %lu areas (%zu KiB cached)\n"
+        "kmem-malloc: resident KiB: free %lu, slabs %lu, large kmalloc blocks %lu, other pages "
+        "%lu\n",
+        (int)getpid(), info->memory_bytes >> 10, info->sections, info->free_bytes >> 10,
+        info->discarded_bytes >> 10, info->huge_bytes >> 10, info->huge_areas,
+        info->huge_cached_bytes >> 10, r->kib[0], r->kib[1], r->kib[2], r->kib[3]);
+    n += kmem_buddyinfo(n < len ? buf + n : NULL, n < len ? len - n : 0);
+    n += kmem_slabinfo(n < len ? buf + n : NULL, n < len ? len - n : 0);
+    return n;
+}
+
+/* The report: summary, resident memory by holder, buddyinfo, slabinfo. */
+static void stats_report(void)
 {
     struct kmem_malloc_info info;
-    if (!stats_at_exit || kmem_malloc_info(&info) != 0)
+    if (kmem_malloc_info(&info) != 0)
         return;
-    char line[256];
-    size_t n = kmem_snprintf(line, sizeof line,
-                             "kmem-malloc: pid %d: memory %zu KiB in %lu sections, free %zu KiB "
-                             "(%zu KiB discarded), huge %zu KiB in %lu areas (%zu KiB cached)\n",
-                             (int)getpid(), info.memory_bytes >> 10, info.sections,
-                             info.free_bytes >> 10, info.discarded_bytes >> 10,
-                             info.huge_bytes >> 10, info.huge_areas, info.huge_cached_bytes >> 10);
-    if (write(2, line, n < sizeof line ? n : sizeof line - 1) < 0)
-        return;
+    int saved = errno;
     struct resident r = {{0}};
     kmem_page_walk(resident_of_block, &r);
-    n = kmem_snprintf(line, sizeof line,
-                      "kmem-malloc: resident KiB: free %lu, slabs %lu, large kmalloc blocks %lu, "
-                      "other pages %lu\n",
-                      r.kib[0], r.kib[1], r.kib[2], r.kib[3]);
-    if (write(2, line, n < sizeof line ? n : sizeof line - 1) < 0)
-        return;
-    stats_write(kmem_buddyinfo);
-    stats_write(kmem_slabinfo);
+    /* Sized first; the slack covers what changes meanwhile (a snprintf
+     * semantics text is cut, never overrun). */
+    size_t len = stats_text(NULL, 0, &info, &r) + 4096;
+    char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf != MAP_FAILED) {
+        size_t n = stats_text(buf, len, &info, &r);
+        int fd =
+            stats_file[0] ? open(stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
+        write_all(fd >= 0 ? fd : 2, buf, n < len ? n : len - 1);
+        if (fd >= 0)
+            close(fd);
+        munmap(buf, len);
+    }
+    errno = saved;
 }
+
+__attribute__((destructor)) static void stats_exit(void)
+{
+    if (stats_at_exit)
+        stats_report();
+}
+
+/* KMEM_STATS=signal: the handler only wakes the thread (see the top). */
+static int stats_pipe[2] = {-1, -1};
+static pid_t stats_pid;
+
+static void stats_on_signal(int sig)
+{
+    (void)sig;
+    if (getpid() != stats_pid)
+        return; /* a child of fork: the thread did not come along */
+    int saved = errno;
+    char byte = 1;
+    (void)!write(stats_pipe[1], &byte, 1); /* a full pipe: a report is due anyway */
+    errno = saved;
+}
+
+static void *stats_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        char bytes[64];
+        ssize_t n = read(stats_pipe[0], bytes, sizeof bytes);
+        if (n > 0)
+            stats_report(); /* one report for signals that came together */
+        else if (n == 0 || errno != EINTR)
+            return NULL;
+    }
+}
+
+/* Once the machine is up, from the thread that started it, holding no lock. */
+static void stats_signal_start(void)
+{
+    struct sigaction old;
+    if (sigaction(SIGUSR2, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+        old.sa_handler != SIG_DFL)
+        return;
+    if (pipe2(stats_pipe, O_CLOEXEC) != 0)
+        return;
+    /* The handler must never block: its end is non-blocking. */
+    fcntl(stats_pipe[1], F_SETFL, fcntl(stats_pipe[1], F_GETFL) | O_NONBLOCK);
+    stats_pid = getpid();
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved); /* the thread takes none of the program's signals */
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, stats_thread, NULL);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (rc != 0) {
+        close(stats_pipe[0]);
+        close(stats_pipe[1]);
+        return;
+    }
+    pthread_detach(t);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = stats_on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+}
+
+/* KMEM_STATS is a comma-separated list of exit and signal. */
+static bool stats_wants(const char *list, const char *word)
+{
+    size_t len = strlen(word);
+    while (list && *list) {
+        if (!strncmp(list, word, len) && (list[len] == ',' || list[len] == '\0'))
+            return true;
+        list = strchr(list, ',');
+        list = list ? list + 1 : NULL;
+    }
+    return false;
+}
+
+/* ---- startup --------------------------------------------------------------------------- */
 
 bool kmem_malloc_machine_up(void)
 {
@@ -349,16 +473,24 @@ bool kmem_malloc_machine_start(void)
                                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         starting_here = true;
         const char *stats = getenv("KMEM_STATS");
-        stats_at_exit = stats && !strcmp(stats, "exit");
+        stats_at_exit = stats_wants(stats, "exit");
+        bool stats_on_signal_wanted = stats_wants(stats, "signal");
+        const char *file = getenv("KMEM_STATS_FILE");
+        if (file && strlen(file) < sizeof stats_file)
+            memcpy(stats_file, file, strlen(file) + 1);
         const char *hardened = getenv("KMEM_MALLOC_HARDENED");
         kmem_malloc_hardened = hardened && !strcmp(hardened, "1");
         bool ok = boot();
         if (!ok)
             kmem_malloc_hardened = false;
+        if (ok)
+            kmem_malloc_trace_start(); /* seen by every thread that sees the machine up */
         starting_here = false;
         __atomic_store_n(&state, ok ? STATE_UP : STATE_FAILED, __ATOMIC_RELEASE);
         if (ok)
             pthread_atfork(fork_prepare, fork_parent, fork_child);
+        if (ok && stats_on_signal_wanted)
+            stats_signal_start();
         return ok;
     }
     while ((s = __atomic_load_n(&state, __ATOMIC_ACQUIRE)) == STATE_STARTING)

@@ -36,6 +36,13 @@
  * KMEM_MALLOC_HARDENED=1 (hardened.c) sends every call to the slow paths
  * below, which hand it to hardened.c; the fast paths are the same code in
  * both modes.
+ *
+ * KMEM_TRACE=FILE (trace_record.c) does the same: the classes lose their
+ * magazines, so every malloc and free reaches malloc_slow and free_slow,
+ * which record the call (an allocation after it is made, a free before the
+ * block is given back); calloc and realloc, which are made of a malloc and
+ * a free, are recorded whole by their own slow paths (calloc_slow,
+ * realloc_traced) on top of the untraced pieces (alloc_raw, free_raw).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,6 +60,8 @@
 #include "../internal/fmt.h"
 #include "../internal/report.h"
 #include "malloc_internal.h"
+#include "trace_record.h"
+#include "../core/magazine.h"
 
 /* ---- size classes ---------------------------------------------------------------- */
 
@@ -78,6 +87,10 @@ enum { FAST_MAX = 1024 };
 static uint16_t small_slot[FAST_MAX / 16 + 1] = {[0 ... FAST_MAX / 16] = KMEM_CPU_SLOT_OFF(0)};
 
 /* Sizes 0..128 by (size + 15) / 16; above, four classes per doubling. */
+/* The classes are made, and neither hardened nor traced: calloc and realloc
+ * take their direct paths (else calloc_slow and realloc_slow). */
+static bool plain_calls;
+
 static KMEM_ALWAYS_INLINE unsigned int size_class(size_t size)
 {
     if (size <= 128)
@@ -87,7 +100,7 @@ static KMEM_ALWAYS_INLINE unsigned int size_class(size_t size)
     return 8 + (e - 7) * 4 + (unsigned int)((s >> (e - 2)) & 3);
 }
 
-static void classes_init(void)
+static void classes_init(bool tracing)
 {
     for (unsigned int i = 0; i < NR_CLASSES; i++) {
         unsigned int size;
@@ -103,11 +116,17 @@ static void classes_init(void)
         kmem_snprintf(class_names[i], sizeof class_names[i], "malloc-%u", size);
         kmem_cache_setup_static(&classes[i], class_names[i], size, align, SLAB_TIGHT_PACK,
                                 !kmem_malloc_hardened);
+        /* Traced: the cache gives up its id and slot, as one that ran out
+         * of ids (it works from its slabs only; a KMEM_DEBUG of it still
+         * applies). */
+        if (tracing)
+            kmem_magazine_cache_fini(&classes[i]);
     }
-    /* Hardened: no magazines, and the slot tables stay on the sentinel, so
-     * that every malloc and free fails its fast path and reaches hardened.c
-     * through the slow paths. */
-    if (kmem_malloc_hardened)
+    /* Hardened or traced: no magazines, and the slot tables stay on the
+     * sentinel, so that every malloc and free fails its fast path and
+     * reaches hardened.c or the recorder through the slow paths. */
+    plain_calls = !kmem_malloc_hardened && !tracing;
+    if (!plain_calls)
         return;
     for (unsigned int i = 0; i < NR_CLASSES; i++)
         __atomic_store_n(&class_slot[i], (uint16_t)classes[i].c_cpu_off, __ATOMIC_RELEASE);
@@ -506,12 +525,10 @@ void kmem_malloc_huge_info(size_t *bytes, unsigned long *areas, size_t *cached)
 
 /* ---- allocation ------------------------------------------------------------------------ */
 
-static KMEM_NOINLINE void *malloc_slow(size_t size, size_t align)
+/* The allocation itself, on a machine that is up, unrecorded: a class, a
+ * block or a huge area (or hardened.c's); NULL with errno ENOMEM. */
+static void *alloc_raw(size_t size, size_t align)
 {
-    if (unlikely(!kmem_malloc_machine_up())) {
-        if (!kmem_malloc_machine_start())
-            return kmem_malloc_bootstrap(size, align);
-    }
     if (unlikely(kmem_malloc_hardened))
         return kmem_hardened_malloc(size, align, false);
     if (size > (size_t)PTRDIFF_MAX)
@@ -539,6 +556,18 @@ nomem:
     return NULL;
 }
 
+static KMEM_NOINLINE void *malloc_slow(size_t size, size_t align)
+{
+    if (unlikely(!kmem_malloc_machine_up())) {
+        if (!kmem_malloc_machine_start())
+            return kmem_malloc_bootstrap(size, align);
+    }
+    void *p = alloc_raw(size, align);
+    if (unlikely(kmem_malloc_tracing) && p)
+        kmem_malloc_trace_alloc(p, size, align);
+    return p;
+}
+
 void *kmem_malloc(size_t size)
 {
     if (likely(size <= FAST_MAX)) {
@@ -557,12 +586,9 @@ void *kmem_malloc(size_t size)
 
 /* ---- free ---------------------------------------------------------------------------------- */
 
-static KMEM_NOINLINE void free_slow(void *p, const char *fn, const void *caller)
+/* The free itself, unrecorded, of p (not NULL, not the bootstrap's). */
+static void free_raw(void *p, const char *fn, const void *caller)
 {
-    if (!p)
-        return;
-    if (kmem_malloc_bootstrap_owns(p))
-        return; /* the few bytes handed out while the machine started */
     if (unlikely(kmem_malloc_hardened)) {
         kmem_hardened_free(p, fn, caller);
         return;
@@ -575,6 +601,17 @@ static KMEM_NOINLINE void free_slow(void *p, const char *fn, const void *caller)
         return;
     kmem_error(KMERR_INVALID_FREE, "%s(%p) called from %p: not an address this malloc handed out",
                fn, p, caller);
+}
+
+static KMEM_NOINLINE void free_slow(void *p, const char *fn, const void *caller)
+{
+    if (!p)
+        return;
+    if (kmem_malloc_bootstrap_owns(p))
+        return; /* the few bytes handed out while the machine started */
+    if (unlikely(kmem_malloc_tracing))
+        kmem_malloc_trace_free(p); /* before the block can be handed out again */
+    free_raw(p, fn, caller);
 }
 
 void kmem_free(void *p)
@@ -626,6 +663,8 @@ static KMEM_NOINLINE void free_sized_slow(void *p, size_t size, size_t align, bo
 {
     if (!p || kmem_malloc_bootstrap_owns(p))
         return;
+    if (unlikely(kmem_malloc_tracing))
+        kmem_malloc_trace_free(p);
     if (unlikely(kmem_malloc_hardened)) {
         kmem_hardened_free_sized(p, size, align, aligned, caller);
         return;
@@ -722,6 +761,36 @@ size_t kmem_malloc_usable_size(void *p)
     return n;
 }
 
+/* calloc's bytes zeroed, unrecorded, on a machine that is up. */
+static void *calloc_raw(size_t bytes)
+{
+    if (unlikely(kmem_malloc_hardened))
+        return kmem_hardened_malloc(bytes, MIN_ALIGN, true);
+    if (bytes > MID_MAX && bytes <= (size_t)PTRDIFF_MAX) {
+        void *p = huge_alloc(bytes, PAGE_SIZE, true);
+        if (!p)
+            errno = ENOMEM;
+        return p;
+    }
+    void *p = alloc_raw(bytes, MIN_ALIGN);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+/* Before the machine is up (start it, or serve the booting thread from the
+ * bootstrap, which is never reused and so still zero), hardened, or traced:
+ * a calloc is recorded as one, not as the malloc it is made of. */
+static KMEM_NOINLINE void *calloc_slow(size_t n, size_t size, size_t bytes)
+{
+    if (!kmem_malloc_machine_up() && !kmem_malloc_machine_start())
+        return kmem_malloc_bootstrap(bytes, MIN_ALIGN);
+    void *p = calloc_raw(bytes);
+    if (unlikely(kmem_malloc_tracing) && p)
+        kmem_malloc_trace_calloc(p, n, size);
+    return p;
+}
+
 void *kmem_calloc(size_t n, size_t size)
 {
     size_t bytes;
@@ -729,9 +798,9 @@ void *kmem_calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (unlikely(kmem_malloc_hardened))
-        return kmem_hardened_malloc(bytes, MIN_ALIGN, true);
-    if (bytes > MID_MAX && bytes <= (size_t)PTRDIFF_MAX && kmem_malloc_machine_up()) {
+    if (unlikely(!plain_calls))
+        return calloc_slow(n, size, bytes);
+    if (bytes > MID_MAX && bytes <= (size_t)PTRDIFF_MAX) {
         /* A huge area: only what a reused one held needs zeroing. */
         void *p = huge_alloc(bytes, PAGE_SIZE, true);
         if (!p)
@@ -744,10 +813,69 @@ void *kmem_calloc(size_t n, size_t size)
     return p;
 }
 
-void *kmem_realloc(void *p, size_t size)
+/* realloc when traced (T1 of trace_record.c): the new block is recorded
+ * before the old one is given back; mremap and the hardened realloc, which
+ * do both in one step, run under the recorder's lock. */
+static KMEM_NOINLINE void *realloc_traced(void *p, size_t size, const void *caller)
 {
-    if (unlikely(kmem_malloc_hardened))
-        return kmem_hardened_realloc(p, size, KMEM_RET_ADDR());
+    if (p && kmem_malloc_bootstrap_owns(p)) {
+        /* Never recorded: the new block is a plain allocation. */
+        if (size == 0)
+            return NULL;
+        void *n = alloc_raw(size, MIN_ALIGN);
+        if (n) {
+            size_t old = kmem_malloc_bootstrap_size(p);
+            memcpy(n, p, size < old ? size : old);
+            kmem_malloc_trace_alloc(n, size, MIN_ALIGN);
+        }
+        return n;
+    }
+    if (unlikely(kmem_malloc_hardened)) {
+        kmem_malloc_trace_lock();
+        void *n = kmem_hardened_realloc(p, size, caller);
+        if (n || (p && size == 0))
+            kmem_malloc_trace_realloc_locked(p, n, size);
+        kmem_malloc_trace_unlock();
+        return n;
+    }
+    if (!p) {
+        void *n = alloc_raw(size, MIN_ALIGN);
+        if (n)
+            kmem_malloc_trace_realloc(NULL, n, size);
+        return n;
+    }
+    if (size == 0) {
+        kmem_malloc_trace_realloc(p, NULL, 0);
+        free_raw(p, "realloc", caller);
+        return NULL;
+    }
+    size_t old = kmem_malloc_usable_size(p);
+    void *n = p;
+    if (size <= old && (old <= 256 || size >= old / 2)) {
+        kmem_malloc_trace_realloc(p, p, size);
+        return p;
+    }
+    if (size > MID_MAX && old > MID_MAX && size > old) {
+        kmem_malloc_trace_lock();
+        bool grown = huge_grow(p, size, &n);
+        if (grown)
+            kmem_malloc_trace_realloc_locked(p, n, size);
+        kmem_malloc_trace_unlock();
+        if (grown)
+            return n;
+    }
+    n = alloc_raw(size, MIN_ALIGN);
+    if (!n)
+        return NULL;
+    memcpy(n, p, size < old ? size : old);
+    kmem_malloc_trace_realloc(p, n, size);
+    free_raw(p, "realloc", caller);
+    return n;
+}
+
+/* realloc's direct path (and its path before the machine is up). */
+static KMEM_ALWAYS_INLINE void *realloc_plain(void *p, size_t size)
+{
     if (!p)
         return kmem_malloc(size);
     if (size == 0) {
@@ -768,6 +896,22 @@ void *kmem_realloc(void *p, size_t size)
     memcpy(n, p, size < old ? size : old);
     kmem_free(p);
     return n;
+}
+
+static KMEM_NOINLINE void *realloc_slow(void *p, size_t size, const void *caller)
+{
+    if (kmem_malloc_tracing)
+        return realloc_traced(p, size, caller);
+    if (kmem_malloc_hardened)
+        return kmem_hardened_realloc(p, size, caller);
+    return realloc_plain(p, size);
+}
+
+void *kmem_realloc(void *p, size_t size)
+{
+    if (unlikely(!plain_calls))
+        return realloc_slow(p, size, KMEM_RET_ADDR());
+    return realloc_plain(p, size);
 }
 
 void *kmem_reallocarray(void *p, size_t n, size_t size)
@@ -836,9 +980,9 @@ void *kmem_pvalloc(size_t size)
     return aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE);
 }
 
-void kmem_malloc_classes_init(void)
+void kmem_malloc_classes_init(bool tracing)
 {
-    classes_init();
+    classes_init(tracing);
 }
 
 /* ---- the standard names ------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* malloc_internal.h - what malloc.c (the allocation paths), machine.c (the
  * private machine, its growth, fork and startup) and hardened.c (the
- * hardened mode) say to each other. */
+ * hardened mode) say to each other. The recorder (KMEM_TRACE) has its own
+ * header, trace_record.h. */
 #ifndef KMEM_MALLOC_INTERNAL_H
 #define KMEM_MALLOC_INTERNAL_H
 
@@ -21,7 +22,8 @@ bool kmem_malloc_bootstrap_owns(const void *p);
 size_t kmem_malloc_bootstrap_size(const void *p);
 
 /* malloc.c */
-void kmem_malloc_classes_init(void);
+/* Make the classes; tracing (KMEM_TRACE): without magazines. */
+void kmem_malloc_classes_init(bool tracing);
 void kmem_malloc_huge_fork_lock(bool lock);
 void kmem_malloc_huge_info(size_t *bytes, unsigned long *areas, size_t *cached);
 

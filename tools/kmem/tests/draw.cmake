@@ -49,4 +49,4 @@ set_tests_properties(kmem_draw_pictures kmem_draw_book_null kmem_draw_frag_1g km
 # when chromium cannot be installed.
 add_test(NAME kmem_draw_chromium COMMAND ${Python3_EXECUTABLE} ${KMEM_DRAW_TESTS}/chromium_check.py
   $<TARGET_FILE:kmem_tool> ${PROJECT_SOURCE_DIR}/scripts/deps.sh ${KMEM_DRAW_OUT}/chromium)
-set_tests_properties(kmem_draw_chromium PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
+set_tests_properties(kmem_draw_chromium PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77 LABELS browser)

@@ -271,7 +271,8 @@ static int stat_run(const struct stat_options *o)
                 fprintf(stderr, "kmem stat: %s wrote no report (%s)\n", o->program[0],
                         WIFSIGNALED(status)
                             ? "killed by a signal"
-                            : "not dynamically linked, or it left with _exit or exec");
+                            : "it never called malloc, is not dynamically linked, or left "
+                              "with _exit or exec");
             bool ok = copy_fd(fd, out);
             if (!close_out(out, o->out) || !ok)
                 rc = rc ? rc : EXIT_OWN_FAILURE;

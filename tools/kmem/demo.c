@@ -252,21 +252,6 @@ static const char *node_called(const struct story *st, struct node n, char *buf,
     return buf;
 }
 
-static const char *block_state_name(enum kmem_block_state state)
-{
-    switch (state) {
-    case KMEM_BLOCK_FREE:
-        return "free";
-    case KMEM_BLOCK_PCP:
-        return "free, on a per-CPU list";
-    case KMEM_BLOCK_ALLOCATED:
-        return "allocated";
-    case KMEM_BLOCK_RESERVED:
-        return "reserved";
-    }
-    return "?";
-}
-
 /* One line of a drawn tree, before the columns are aligned. */
 struct tree_row {
     char head[96]; /* branches and name: "|   +-- B_L" */
@@ -313,8 +298,9 @@ static void tree_rows_add(const struct story *st, const struct view *v, struct n
     tool_size_str(r->size, sizeof r->size, (unsigned long long)PAGE_SIZE << n.order);
     pfn_range(n, r->pfns, sizeof r->pfns);
     const char *note = story_note(st, n);
-    snprintf(r->state, sizeof r->state, "%s%s%s", leaf ? block_state_name(leaf->state) : "split",
-             note ? "  <- " : "", note ? note : "");
+    snprintf(r->state, sizeof r->state, "%s%s%s",
+             leaf ? tool_block_state_name(leaf->state) : "split", note ? "  <- " : "",
+             note ? note : "");
     if (leaf)
         return;
     char below[96];

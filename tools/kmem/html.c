@@ -16,50 +16,8 @@
 #include <string.h>
 
 #include "html.h"
+#include "tool.h"
 #include "svg.h"
-
-/* The length of the valid UTF-8 sequence at s, or 0 if it is not one
- * (overlong forms, surrogates and code points past U+10FFFF are not). */
-static size_t utf8_len(const unsigned char *s)
-{
-    size_t n = s[0] < 0x80   ? 1
-               : s[0] < 0xc2 ? 0
-               : s[0] < 0xe0 ? 2
-               : s[0] < 0xf0 ? 3
-               : s[0] < 0xf5 ? 4
-                             : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-        return 0;
-    return n;
-}
-
-/* Text for HTML content or a quoted attribute: the special characters
- * escaped, control characters and bytes that are not UTF-8 (labels come
- * from trace files) as '?', so that the page is valid UTF-8. */
-static void html_text(FILE *f, const char *text)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    while (*s) {
-        size_t n = utf8_len(s);
-        if (n == 0 || (*s < 0x20 && *s != '\n' && *s != '\t'))
-            fputc('?', f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fwrite(s, 1, n, f);
-        s += n ? n : 1;
-    }
-}
 
 static const char style[] =
     "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:16px 24px;color:#222;"
@@ -116,9 +74,9 @@ static void page_head(FILE *f, const char *title)
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
           f);
-    html_text(f, title);
+    tool_xml_text(f, title);
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>", style);
-    html_text(f, title);
+    tool_xml_text(f, title);
     fputs("</h1>\n", f);
 }
 
@@ -133,14 +91,14 @@ static void controls(FILE *f, const struct timeline *t)
             "<button id=\"kmem-next\" type=\"button\" title=\"next snapshot\">&#9654;</button>\n"
             "<span id=\"kmem-step\">step %lu (%lu of %lu)</span>\n<span id=\"kmem-label\">",
             t->n - 1, t->n - 1, last->step, t->n, t->n);
-    html_text(f, last->label);
+    tool_xml_text(f, last->label);
     fputs("</span>\n</div>\n", f);
 }
 
 static void pre_block(FILE *f, const char *heading, const char *text)
 {
     fprintf(f, "<div><h3>%s</h3><pre>", heading);
-    html_text(f, text ? text : "");
+    tool_xml_text(f, text ? text : "");
     fputs("</pre></div>\n", f);
 }
 
@@ -150,9 +108,9 @@ static int panel(FILE *f, const struct snapshot *s, unsigned long i, bool last)
     fprintf(f,
             "<section class=\"kmem-snapshot\" id=\"kmem-snap-%lu\" data-step=\"%lu\" data-label=\"",
             i, s->step);
-    html_text(f, s->label);
+    tool_xml_text(f, s->label);
     fprintf(f, "\"%s>\n<h2>Snapshot %lu, step %lu: ", last ? "" : " hidden", i + 1, s->step);
-    html_text(f, s->label[0] ? s->label : "(no label)");
+    tool_xml_text(f, s->label[0] ? s->label : "(no label)");
     fputs("</h2>\n", f);
     int rc = 0;
     for (int z = 0; z < KMEM_NR_ZONES && rc == 0; z++)

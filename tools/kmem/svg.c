@@ -60,61 +60,6 @@ static double r2(double v)
     return round(v * 100.0) / 100.0;
 }
 
-/* The length of the valid UTF-8 sequence at s, or 0 if it is not one
- * (overlong forms, surrogates and code points past U+10FFFF are not). */
-static size_t utf8_len(const unsigned char *s)
-{
-    size_t n = s[0] < 0x80   ? 1
-               : s[0] < 0xc2 ? 0
-               : s[0] < 0xe0 ? 2
-               : s[0] < 0xf0 ? 3
-               : s[0] < 0xf5 ? 4
-                             : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-        return 0;
-    return n;
-}
-
-/* Text as XML character data or attribute value: the five special
- * characters escaped, control characters and broken UTF-8 as '?'. */
-static void xml_text(FILE *f, const char *text)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    while (*s) {
-        size_t n = utf8_len(s);
-        if (n == 0 || (*s < 0x20 && *s != '\t' && *s != '\n')) {
-            fputc('?', f);
-            s += n ? n : 1;
-            continue;
-        }
-        switch (*s) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&#39;", f);
-            break;
-        default:
-            fwrite(s, 1, n, f);
-            break;
-        }
-        s += n;
-    }
-}
-
 /* A <text> element at (x, y) with extra attributes attrs (trusted, may be
  * ""), its content formatted by fmt and escaped. */
 static void text_at(FILE *f, double x, double y, const char *attrs, const char *fmt, ...)
@@ -125,7 +70,7 @@ static void text_at(FILE *f, double x, double y, const char *attrs, const char *
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     fprintf(f, "<text x=\"%g\" y=\"%g\"%s%s>", r2(x), r2(y), *attrs ? " " : "", attrs);
-    xml_text(f, buf);
+    tool_xml_text(f, buf);
     fputs("</text>\n", f);
 }
 
@@ -290,21 +235,6 @@ static const char *state_colour(enum kmem_block_state state)
     return COLOUR_RESERVED;
 }
 
-static const char *state_name(enum kmem_block_state state)
-{
-    switch (state) {
-    case KMEM_BLOCK_FREE:
-        return "free";
-    case KMEM_BLOCK_PCP:
-        return "free, on a per-CPU list";
-    case KMEM_BLOCK_ALLOCATED:
-        return "allocated";
-    case KMEM_BLOCK_RESERVED:
-        break;
-    }
-    return "reserved";
-}
-
 /* The zone's span, cut into the largest naturally aligned blocks that fit:
  * the roots of the trees. Every block of the zone lies inside one root. */
 enum { MAX_ROOTS = 64 };
@@ -448,7 +378,7 @@ static void block_box(FILE *f, double x0, double x1, double y, double h, const c
             "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"%s\" stroke=\"" COLOUR_STROKE
             "\" stroke-width=\"0.8\"><title>",
             r2(x0 + gap / 2), r2(y), r2(x1 - x0 - gap), r2(h), fill);
-    xml_text(f, tip);
+    tool_xml_text(f, tip);
     fputs("</title></rect>\n", f);
 }
 
@@ -479,7 +409,7 @@ static void tree_node(FILE *f, const struct tree_layout *l, unsigned long pfn, u
                                                : state_colour(b->state);
     const char *what = kind == NODE_SPLIT      ? "split into two buddies"
                        : kind == NODE_RESERVED ? "reserved"
-                                               : state_name(b->state);
+                                               : tool_block_state_name(b->state);
     char tip[160], name[8] = "";
     block_tip(tip, sizeof tip, pfn, order, what);
     block_box(f, x0, x1, y, TREE_BOX, fill, tip);
@@ -528,7 +458,7 @@ static void page_map_strip(FILE *f, const struct tree_layout *l, double y)
             snprintf(tip, sizeof tip, "pfn %lu-%lu: %lu reserved frame%s", b->pfn, end - 1,
                      end - b->pfn, end - b->pfn == 1 ? "" : "s");
         else
-            block_tip(tip, sizeof tip, b->pfn, b->order, state_name(b->state));
+            block_tip(tip, sizeof tip, b->pfn, b->order, tool_block_state_name(b->state));
         block_box(f, x0, x1, y, STRIP_H, state_colour(b->state), tip);
         if (l->names && b->state != KMEM_BLOCK_RESERVED)
             half_name(name, sizeof name, root_order_of(l->roots, b->pfn), b->pfn, b->order);

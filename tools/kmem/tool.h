@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <kmem/info.h>
+
 /* The subcommands: argv[0] is the subcommand's name. Each returns the
  * process's exit status (0 ok, 1 failed, 2 bad usage). */
 int kmem_cmd_demo(int argc, char **argv);
@@ -35,6 +37,13 @@ const char *tool_size_str(char *buf, size_t len, unsigned long long bytes);
 /* A zone's name as it appears in file names: lower case, letters, digits,
  * '-' and '_' only ("DMA" -> "dma"). */
 void tool_zone_file_name(char *buf, size_t len, const char *name);
+
+/* text for XML or HTML (content or a quoted attribute): & < > " '
+ * escaped, control characters and bytes that are not UTF-8 as '?'. */
+void tool_xml_text(FILE *f, const char *text);
+
+/* "free", "free, on a per-CPU list", "allocated", "reserved". */
+const char *tool_block_state_name(enum kmem_block_state state);
 
 /* Is f a terminal (for progress bars and colours)? */
 bool tool_isatty(FILE *f);

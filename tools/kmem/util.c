@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <kmem.h>
+
 #include "tool.h"
 
 bool tool_parse_size(const char *text, size_t *out)
@@ -76,6 +78,77 @@ void tool_zone_file_name(char *buf, size_t len, const char *name)
     }
     if (len)
         buf[i] = '\0';
+}
+
+/* The length of the valid UTF-8 sequence at s, or 0 if it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+static size_t utf8_len(const unsigned char *s)
+{
+    size_t n = s[0] < 0x80   ? 1
+               : s[0] < 0xc2 ? 0
+               : s[0] < 0xe0 ? 2
+               : s[0] < 0xf0 ? 3
+               : s[0] < 0xf5 ? 4
+                             : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* (tool.h) The five special characters escaped, so the text is valid in
+ * XML and HTML content and quoted attributes; control characters and bytes
+ * that are not UTF-8 (labels come from trace files) as '?'. */
+void tool_xml_text(FILE *f, const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        size_t n = utf8_len(s);
+        if (n == 0 || (*s < 0x20 && *s != '\t' && *s != '\n')) {
+            fputc('?', f);
+            s += n ? n : 1;
+            continue;
+        }
+        switch (*s) {
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&#39;", f);
+            break;
+        default:
+            fwrite(s, 1, n, f);
+            break;
+        }
+        s += n;
+    }
+}
+
+const char *tool_block_state_name(enum kmem_block_state state)
+{
+    switch (state) {
+    case KMEM_BLOCK_FREE:
+        return "free";
+    case KMEM_BLOCK_PCP:
+        return "free, on a per-CPU list";
+    case KMEM_BLOCK_ALLOCATED:
+        return "allocated";
+    case KMEM_BLOCK_RESERVED:
+        break;
+    }
+    return "reserved";
 }
 
 bool tool_isatty(FILE *f)

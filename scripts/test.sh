@@ -4,8 +4,10 @@
 #   clang     clang, RelWithDebInfo, -Werror: every test but the real
 #             programs (label realprog: python's regression tests and
 #             realprog.sh, which release runs; they test the malloc's
-#             behaviour, not the compiler's code) and the browser's (label
+#             behaviour, not the compiler's code), the browser's (label
 #             browser: headless Chromium renders the kmem command's report)
+#             and the install test (label install: cmake --install, then
+#             programs built against the installed package)
 #   asan      gcc with AddressSanitizer + UndefinedBehaviorSanitizer: every
 #             test but the browser's
 #   tsan      gcc with ThreadSanitizer: every test but the browser's
@@ -79,7 +81,7 @@ for config in $configs; do
   select=()
   [ "$config" = valgrind ] && select=(-L memcheck) # the rest ran natively in release
   case $config in # release ran these
-    clang) select=(-LE 'realprog|browser') ;;
+    clang) select=(-LE 'realprog|browser|install') ;;
     asan | tsan) select=(-LE browser) ;;
   esac
   ctest_jobs=$jobs

@@ -20,7 +20,8 @@
 # Missing Debian packages are installed with apt-get (scripts/deps.sh): the
 # build's (pkg-config, clang, and libFuzzer's runtime for fuzz) and the
 # programs that tests/malloc runs under the preloaded malloc (realprog.sh,
-# pyregrtest.sh), and chromium for the kmem command's report test. When that
+# pyregrtest.sh), chromium for the kmem command's report test and qemu for
+# the example kernel's boot tests (examples/kernel). When that
 # fails the suite goes on: a test whose program is
 # missing says "skipped".
 # Usage: scripts/test.sh [config...]   (default: all six)
@@ -38,6 +39,8 @@ scripts/deps.sh python3 sqlite3 perl git jq gawk lua5.4 redis-server redis-tools
   echo "test: could not install the real-program tests' packages; continuing" >&2
 scripts/deps.sh chromium || # the report test says "skipped" without it
   echo "test: could not install chromium; continuing" >&2
+scripts/deps.sh qemu-system-x86 || # the kernel tests say "skipped" without it
+  echo "test: could not install qemu-system-x86; continuing" >&2
 
 passed=0
 failed=0

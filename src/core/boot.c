@@ -45,6 +45,11 @@ static bool desc_valid(const struct kmem_machine_desc *desc, unsigned long *nr_p
     *nr_pfns = (unsigned long)(prev_end >> PAGE_SHIFT);
     if (desc->phys_limit && (desc->phys_limit < prev_end || desc->phys_limit & ~PAGE_MASK))
         return false;
+    /* The direct map must reach every byte described: with 32-bit pointers
+     * (or a direct map placed high) RAM beyond it cannot be handed out. */
+    phys_addr_t covered = desc->phys_limit ? desc->phys_limit : prev_end;
+    if (covered - 1 > (phys_addr_t)(UINTPTR_MAX - (uintptr_t)desc->direct_map))
+        return false;
     *max_pfns = desc->phys_limit ? (unsigned long)(desc->phys_limit >> PAGE_SHIFT) : *nr_pfns;
     return *nr_pfns != 0;
 }

@@ -33,6 +33,14 @@ int kmem_fail_armed[KMEM_FAIL_NR_TARGETS];
 
 enum { ERR_INVAL = 22, CACHE_NAME_LEN = 32 };
 
+/* The default seed of the probability's generator: the golden ratio's bits
+ * in an unsigned long of either width. */
+#if __SIZEOF_LONG__ == 8
+#define FAIL_RNG_SEED 0x9e3779b97f4a7c15UL
+#else
+#define FAIL_RNG_SEED 0x9e3779b9UL
+#endif
+
 static struct fail_target {
     unsigned long interval;
     unsigned int probability;
@@ -69,7 +77,7 @@ int kmem_fail_set(enum kmem_fail_target t, const struct kmem_fail_config *cfg)
     }
     __atomic_store_n(&f->calls, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&f->injected, 0, __ATOMIC_RELAXED);
-    f->rng = cfg->seed ? cfg->seed : 0x9e3779b97f4a7c15UL;
+    f->rng = cfg->seed ? cfg->seed : FAIL_RNG_SEED;
     *mask_of(t) = ~(gfp_t)0;
     __atomic_store_n(&kmem_fail_armed[t], 1, __ATOMIC_RELEASE);
     return 0;
@@ -100,11 +108,18 @@ KMEM_NOINLINE bool kmem_fail_decide(enum kmem_fail_target t, const char *cache, 
     if (n % f->interval)
         return false;
     if (f->probability < 100) {
-        /* xorshift64: races between threads only perturb the sequence. */
+        /* xorshift64 (xorshift32 where a long is 32 bits): races between
+         * threads only perturb the sequence. */
         unsigned long x = __atomic_load_n(&f->rng, __ATOMIC_RELAXED);
+#if __SIZEOF_LONG__ == 8
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
+#else
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+#endif
         __atomic_store_n(&f->rng, x, __ATOMIC_RELAXED);
         if (x % 100 >= f->probability)
             return false;

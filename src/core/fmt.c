@@ -5,6 +5,7 @@
  * Output goes through a cursor that counts every character but stores only
  * those that fit, which gives snprintf's "length the full text needs".
  */
+#include "../internal/compiler.h"
 #include "../internal/fmt.h"
 
 #include <stdbool.h>
@@ -42,8 +43,9 @@ static char *utoa(char *end, unsigned long long v, unsigned base, bool upper)
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
     char *p = end;
     do {
-        *--p = digits[v % base];
-        v /= base;
+        uint32_t digit;
+        v = kmem_div64(v, base, &digit); /* no libgcc call on 32-bit machines */
+        *--p = digits[digit];
     } while (v);
     return p;
 }

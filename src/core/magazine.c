@@ -38,7 +38,8 @@
  * set fits in its two magazines not at all; while it does not, two CPUs
  * trade magazines (and their cache lines) through the depot, which keeps it
  * contended, so the size keeps growing. Magazines are 64 to 16384 bytes (5
- * to 2045 rounds) and come from internal caches kmem_magazine_N, which have
+ * to 2045 rounds; 32 to 8192 bytes and 4 to 2044 rounds with 4-byte
+ * pointers) and come from internal caches kmem_magazine_N, which have
  * no magazines of their own.
  *
  * Every free is checked before it enters a magazine (cache_fast.h): the
@@ -80,15 +81,22 @@ enum {
     DEPOT_CONTENDED = 4,            /* contended ones in a window that grow the size */
 };
 
-/* Magazines of 64 .. 16384 bytes: the header, mag_round[0] and the rounds. */
-#define MAGAZINE_BYTES(type) (64u << (type))
-static const unsigned int magazine_rounds[NR_MAGAZINE_TYPES] = {5,   13,  29,   61,  125,
-                                                                253, 509, 1021, 2045};
+/* Magazines of 64 .. 16384 bytes (32 .. 8192 with 4-byte pointers): the
+ * header, mag_round[0] and the rounds, a power of two of eight pointers, so
+ * that a type holds about the same number of objects on every machine
+ * (5 .. 2045 rounds with 8-byte pointers, 4 .. 2044 with 4-byte ones). */
+#define MAGAZINE_BYTES(type) ((unsigned int)(8 * sizeof(void *)) << (type))
+#define MAGAZINE_ROUNDS(type)                                                                      \
+    ((unsigned int)((MAGAZINE_BYTES(type) - sizeof(struct kmem_magazine)) / sizeof(void *)) - 1)
+static const unsigned int magazine_rounds[NR_MAGAZINE_TYPES] = {
+    MAGAZINE_ROUNDS(0), MAGAZINE_ROUNDS(1), MAGAZINE_ROUNDS(2),
+    MAGAZINE_ROUNDS(3), MAGAZINE_ROUNDS(4), MAGAZINE_ROUNDS(5),
+    MAGAZINE_ROUNDS(6), MAGAZINE_ROUNDS(7), MAGAZINE_ROUNDS(8)};
 static struct kmem_cache magazine_caches[NR_MAGAZINE_TYPES];
 
-KMEM_STATIC_ASSERT(sizeof(struct kmem_magazine) + (2045 + 1) * sizeof(void *) ==
-                       MAGAZINE_BYTES(NR_MAGAZINE_TYPES - 1),
-                   "magazine sizes are powers of two");
+KMEM_STATIC_ASSERT(sizeof(void *) == 8 ? MAGAZINE_ROUNDS(NR_MAGAZINE_TYPES - 1) == 2045
+                                       : MAGAZINE_ROUNDS(NR_MAGAZINE_TYPES - 1) == 2044,
+                   "the magazine caches' names below give their rounds");
 
 /* The empty magazine every per-CPU slot starts with: capacity 0 sends both
  * fast paths to the slow path, which installs real magazines. */
@@ -128,10 +136,18 @@ void kmem_magazine_boot(void)
     kmem_mutex_init(&id_lock);
     kmem_memset(id_map, 0, sizeof id_map);
     kmem_memset(&kmem_empty_magazine, 0, sizeof kmem_empty_magazine); /* mag_round[0] NULL */
+    /* Named by their rounds (MAGAZINE_ROUNDS, asserted above). */
+#if UINTPTR_MAX == 0xffffffffu
+    static const char *const names[NR_MAGAZINE_TYPES] = {
+        "kmem_magazine_4",   "kmem_magazine_12",   "kmem_magazine_28",
+        "kmem_magazine_60",  "kmem_magazine_124",  "kmem_magazine_252",
+        "kmem_magazine_508", "kmem_magazine_1020", "kmem_magazine_2044"};
+#else
     static const char *const names[NR_MAGAZINE_TYPES] = {
         "kmem_magazine_5",   "kmem_magazine_13",   "kmem_magazine_29",
         "kmem_magazine_61",  "kmem_magazine_125",  "kmem_magazine_253",
         "kmem_magazine_509", "kmem_magazine_1021", "kmem_magazine_2045"};
+#endif
     for (unsigned int i = 0; i < NR_MAGAZINE_TYPES; i++)
         kmem_cache_setup_static(&magazine_caches[i], names[i], MAGAZINE_BYTES(i), 0,
                                 SLAB_HWCACHE_ALIGN, false);

@@ -69,9 +69,15 @@ struct page {
         };
     };
     unsigned long pg_private; /* owner-private */
+#if UINTPTR_MAX == 0xffffffffu
+    /* 32-bit: the fields above take 20 bytes; pad to 32 so that the memmap
+     * is the same 32 bytes a frame everywhere and pf_page_valid's rotate
+     * (a power-of-two size) still checks range and alignment in one compare. */
+    uint32_t pg_pad32[3];
+#endif
 };
 
-KMEM_STATIC_ASSERT(sizeof(struct page) <= 32, "struct page must stay at most 32 bytes");
+KMEM_STATIC_ASSERT(sizeof(struct page) == 32, "struct page is 32 bytes on every machine");
 
 /* pg_head of a head page in state s with order o, computed in unsigned long
  * so that an absurd order never wraps onto a valid word: comparing it with

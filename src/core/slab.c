@@ -151,7 +151,8 @@ static bool cache_geometry(struct kmem_cache *c)
     c->c_colour_step = c->c_align > KMEM_CACHELINE ? c->c_align : KMEM_CACHELINE;
     c->c_colours = c->c_waste / c->c_colour_step + 1;
     c->c_slab_bytes = (unsigned long)c->c_objs_per_slab * c->c_size;
-    c->c_div_magic = UINT64_MAX / c->c_size + 1;
+    uint32_t unused;
+    c->c_div_magic = kmem_div64(UINT64_MAX, c->c_size, &unused) + 1;
     c->c_div_limit = c->c_div_magic - 1;
     return true;
 }
@@ -304,7 +305,8 @@ static unsigned int random_free_bit(struct kmem_cache *c, struct slab *slab, uns
     x ^= x >> 7;
     x ^= x << 17;
     c->c_rand = x;
-    unsigned int start = (unsigned int)(x % c->c_objs_per_slab);
+    uint32_t start;
+    kmem_div64(x, c->c_objs_per_slab, &start); /* x % objects, without libgcc on 32-bit */
     unsigned int w = start / (unsigned int)BITS_PER_WORD;
     unsigned long word = slab->sl_free_map[w] & (~0UL << (start % BITS_PER_WORD));
     while (!word) {

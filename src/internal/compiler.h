@@ -39,6 +39,36 @@ static inline unsigned int kmem_popcount(unsigned long x)
     return n;
 }
 
+/* n / d, and n % d in *rem: a 64-bit value divided by a 32-bit one. With
+ * 64-bit words it is the compiler's own division. On a 32-bit machine the
+ * compiler would call libgcc's __udivdi3/__umoddi3, which a freestanding
+ * kernel need not link; there it is long division in 32-bit steps (32
+ * iterations; used only off the fast paths: cache setup, printing, random
+ * free-list order). */
+static inline uint64_t kmem_div64(uint64_t n, uint32_t d, uint32_t *rem)
+{
+#if UINTPTR_MAX > 0xffffffffu
+    *rem = (uint32_t)(n % d);
+    return n / d;
+#else
+    uint32_t hi = (uint32_t)(n >> 32), lo = (uint32_t)n;
+    uint32_t qhi = hi / d, r = hi % d, qlo = 0;
+    for (int i = 31; i >= 0; i--) {
+        /* r < d before the shift, so 2r + bit < 2d: when the top bit falls
+         * out, the true value exceeds d and the wrapped difference is right. */
+        uint32_t carry = r >> 31;
+        r = (r << 1) | ((lo >> i) & 1u);
+        qlo <<= 1;
+        if (carry || r >= d) {
+            r -= d;
+            qlo |= 1u;
+        }
+    }
+    *rem = r;
+    return ((uint64_t)qhi << 32) | qlo;
+#endif
+}
+
 static inline void kmem_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

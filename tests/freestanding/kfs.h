@@ -15,7 +15,7 @@ void *memcpy(void *restrict dst, const void *restrict src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 
-/* Raw system calls (x86_64 Linux). */
+/* Raw system calls (x86_64 or i386 Linux). */
 void kfs_write(int fd, const char *text, size_t len);
 _Noreturn void kfs_exit(int status);
 
@@ -34,6 +34,9 @@ extern unsigned int kfs_unmap_calls;  /* kmem_pl_unmap */
  * Returns the range, or 0 if the host refused (then there is no vmalloc:
  * kmem_pl_map fails). */
 void *kfs_machine_setup(void *ram, size_t ram_bytes, size_t vmalloc_bytes);
+
+/* Print the sizes of the core's structures (sizes.c). */
+void kfs_print_sizes(void);
 
 /* The status kmem_pl_panic exits with. */
 #define KFS_PANIC_STATUS 99

@@ -15,7 +15,9 @@
  * kernel's page tables); kmem_pl_unmap maps PROT_NONE anonymous memory over
  * them again, so the range stays reserved.
  *
- * x86_64 Linux only (the CMakeLists skips the directory elsewhere). Compiled
+ * x86_64 or i386 Linux (the -m32 self-test; system calls through int 0x80,
+ * mmap2 with its offset in pages); the CMakeLists skips the directory on
+ * other hosts. Compiled
  * with -fno-builtin so that the compiler does not turn the loops below into
  * calls to the very functions they implement.
  */
@@ -23,6 +25,7 @@
 
 #include "kfs.h"
 
+#if defined(__x86_64__)
 enum {
     SYS_write = 1,
     SYS_mmap = 9,
@@ -30,6 +33,15 @@ enum {
     SYS_exit_group = 231,
     SYS_memfd_create = 319,
 };
+#else /* i386: int 0x80 and its own numbers */
+enum {
+    SYS_write = 4,
+    SYS_ftruncate = 93,
+    SYS_mmap2 = 192, /* the offset in 4 KiB units */
+    SYS_exit_group = 252,
+    SYS_memfd_create = 356,
+};
+#endif
 enum {
     PROT_NONE = 0,
     PROT_RW = 3, /* PROT_READ | PROT_WRITE */
@@ -40,6 +52,7 @@ enum {
     MAP_NORESERVE = 0x4000,
 };
 
+#if defined(__x86_64__)
 static long syscall3(long nr, long a, long b, long c)
 {
     long ret;
@@ -68,6 +81,38 @@ static long sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long o
 {
     return syscall6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
 }
+#else
+static long syscall3(long nr, long a, long b, long c)
+{
+    long ret;
+    __asm__ __volatile__("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    return ret;
+}
+
+/* Six arguments: the sixth goes in %ebp, which the compiler may be using
+ * as the frame pointer and every other register is taken, so %eax points
+ * at {number, sixth} and the asm swaps %ebp around the call. */
+static long syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+    long nr_and_f[2] = {nr, f};
+    long ret;
+    __asm__ __volatile__("push %%ebp\n\t"
+                         "mov 4(%%eax), %%ebp\n\t"
+                         "mov (%%eax), %%eax\n\t"
+                         "int $0x80\n\t"
+                         "pop %%ebp"
+                         : "=a"(ret)
+                         : "a"(nr_and_f), "b"(a), "c"(b), "d"(c), "S"(d), "D"(e)
+                         : "memory");
+    return ret;
+}
+
+/* mmap2 takes the offset in pages (every offset here is page-aligned). */
+static long sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
+{
+    return syscall6(SYS_mmap2, (long)addr, (long)len, prot, flags, fd, off >> 12);
+}
+#endif
 
 static int mmap_failed(long ret)
 {
@@ -250,6 +295,7 @@ int memcmp(const void *a, const void *b, size_t n)
 
 /* ---- the entry point ------------------------------------------------------- */
 
+#if defined(__x86_64__)
 /* The kernel enters with %rsp pointing at argc, 16-byte aligned: call C with
  * the stack pointer as argument and exit with its return value. */
 __asm__(".text\n"
@@ -265,6 +311,25 @@ __asm__(".text\n"
         "    syscall\n"
         "    hlt\n"
         ".size _start, . - _start\n");
+#else
+/* i386: %esp points at argc; the argument goes on a 16-byte aligned stack
+ * (the i386 System V ABI's alignment at a call). */
+__asm__(".text\n"
+        ".globl _start\n"
+        ".type _start, @function\n"
+        "_start:\n"
+        "    xor %ebp, %ebp\n"
+        "    mov %esp, %eax\n"
+        "    and $-16, %esp\n"
+        "    sub $12, %esp\n"
+        "    push %eax\n"
+        "    call kfs_start\n"
+        "    mov %eax, %ebx\n"
+        "    mov $252, %eax\n"
+        "    int $0x80\n"
+        "    hlt\n"
+        ".size _start, . - _start\n");
+#endif
 
 int kfs_start(long *sp)
 {

@@ -276,6 +276,38 @@ static void boot_kmem(void)
         kernel_fail(EXIT_BOOT, "kmem_boot refused the machine");
 }
 
+/* Does the multiboot command line (qemu -append) hold word? */
+static bool cmdline_has(const struct multiboot_info *mbi, const char *word)
+{
+    if (!(mbi->flags & MULTIBOOT_INFO_CMDLINE))
+        return false;
+    size_t n = cstrlen(word);
+    for (const char *s = (const char *)(uintptr_t)mbi->cmdline; *s; s++) {
+        size_t i = 0;
+        while (i < n && s[i] == word[i])
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+/* "double-free" on the command line: free a page twice. kmem must report it
+ * and call kmem_pl_panic, which exits qemu with EXIT_PANIC: the proof that a
+ * kernel's bad free stops the machine with a message instead of corrupting
+ * its free lists. */
+static void misuse_double_free(void)
+{
+    struct page *page = alloc_pages(GFP_KERNEL, 0);
+    if (!page)
+        kernel_fail(EXIT_FAIL, "double-free: no page");
+    kprintf("misuse: freeing pfn %lu twice\n", page_to_pfn(page));
+    __free_pages(page, 0); /* onto this CPU's page list */
+    __free_pages(page, 0);
+    drain_all_pages();
+    kernel_fail(EXIT_FAIL, "double-free: the second free was not caught");
+}
+
 void kmain(uint32_t magic, const struct multiboot_info *mbi);
 
 void kmain(uint32_t magic, const struct multiboot_info *mbi)
@@ -293,6 +325,8 @@ void kmain(uint32_t magic, const struct multiboot_info *mbi)
     drain_all_pages();
     print_zones("zone-boot");
     print_block("buddyinfo-boot", kmem_buddyinfo);
+    if (cmdline_has(mbi, "double-free"))
+        misuse_double_free();
 
     int failed = selftest_run();
 

@@ -37,6 +37,11 @@ def main():
     ap.add_argument("--check", help="check_boot.py (default: next to this script)")
     ap.add_argument("--log", help="where to keep the serial log")
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--append", help="the kernel's command line (qemu -append)")
+    ap.add_argument("--expect-status", type=int,
+                    help="a misuse run: expect this exit status and --expect text, not a pass")
+    ap.add_argument("--expect", action="append", default=[],
+                    help="text the serial log must hold (with --expect-status)")
     args = ap.parse_args()
 
     qemu = find_qemu(args.deps)
@@ -47,6 +52,8 @@ def main():
     cmd = [qemu, "-kernel", args.kernel, "-m", args.mem, "-accel", "tcg", "-display", "none",
            "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if args.append:
+        cmd += ["-append", args.append]
     print("run_qemu:", " ".join(cmd), flush=True)
     start = time.monotonic()
     try:
@@ -62,6 +69,16 @@ def main():
             f.write(log)
     print(f"run_qemu: qemu exited with {status} after {took:.1f} s" if status is not None else
           f"run_qemu: qemu timed out after {took:.1f} s")
+
+    if args.expect_status is not None:
+        missing = [t for t in args.expect if t not in log]
+        if status != args.expect_status or missing:
+            print(f"run_qemu: FAILED: wanted status {args.expect_status}, got {status}; "
+                  f"missing from the log: {missing}")
+            print(log)
+            return 1
+        print(f"run_qemu: the misuse stopped the machine as expected (status {status})")
+        return 0
 
     check = args.check or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                        "check_boot.py")

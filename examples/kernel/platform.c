@@ -118,44 +118,7 @@ void kmem_pl_unmap(void *virt, size_t bytes)
     }
 }
 
-/* ---- the memory functions --------------------------------------------------- */
-
-void *memset(void *dst, int c, size_t n)
-{
-    void *d = dst;
-    __asm__ __volatile__("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
-    return dst;
-}
-
-void *memcpy(void *restrict dst, const void *restrict src, size_t n)
-{
-    void *d = dst;
-    const void *s = src;
-    __asm__ __volatile__("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-    return dst;
-}
-
-void *memmove(void *dst, const void *src, size_t n)
-{
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    if (d <= s || d >= s + n)
-        return memcpy(dst, src, n);
-    /* dst overlaps src from above: copy backwards. */
-    d += n - 1;
-    s += n - 1;
-    __asm__ __volatile__("std\n\trep movsb\n\tcld" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-    return dst;
-}
-
-int memcmp(const void *a, const void *b, size_t n)
-{
-    const unsigned char *x = a, *y = b;
-    for (size_t i = 0; i < n; i++)
-        if (x[i] != y[i])
-            return x[i] < y[i] ? -1 : 1;
-    return 0;
-}
+/* The memory functions: src/platform/freestanding/x86_string.c. */
 
 /* ---- exceptions ------------------------------------------------------------- */
 

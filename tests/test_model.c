@@ -34,8 +34,8 @@
 
 #include "core/page_frame.h"
 
-#define KiB         ((size_t)1 << 10)
-#define MiB         ((size_t)1 << 20)
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
 /* Single-threaded, so ThreadSanitizer learns little from a long run. */
 #define DEFAULT_OPS (UNDER_TSAN ? 250000UL : 1000000UL)
 
